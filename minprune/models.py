@@ -1,0 +1,158 @@
+"""Reference models of the course, with the layer names of PyTorch's reference implementations.
+
+The classic nets are ``Sequential`` subclasses with *named* children (``fc1``, ``relu1``, ``fc2``, …): the
+layer order is explicit (compaction and surgery walk it) and the names match PyTorch code, shipped weights,
+graders and per-layer pruning dicts such as ``{"fc1.weight": 0.5}``.
+
+``pretrained(name)`` loads a trained baseline shipped with the package (made by ``tools/make_pretrained.py``),
+checking its sha256 first, so lessons start from a trained network instead of training for minutes.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from . import nn, serialize
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def mlp(sizes, rng=None, flatten: bool = True) -> nn.Sequential:
+    """A multilayer perceptron: Linear layers of the given sizes with ReLU between them.
+
+    ``mlp([784, 300, 100, 10])`` is LeNet-300-100 as a plain Sequential (children "0", "1", …), preceded by a
+    Flatten when ``flatten`` so it accepts (N, 1, 28, 28) images.
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"mlp: sizes needs at least an input and an output size, got {sizes}")
+    layers = [nn.Flatten()] if flatten else []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out, rng=rng))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SeedNet(nn.Sequential):
+    """The seed's §8 ``Net``: fc1 Linear(100, 50) → ReLU → fc2 Linear(50, 10)."""
+
+    def __init__(self, rng=None):
+        super().__init__(OrderedDict(fc1=nn.Linear(100, 50, rng=rng), relu=nn.ReLU(), fc2=nn.Linear(50, 10, rng=rng)))
+
+
+class LeNet300_100(nn.Sequential):
+    """LeNet-300-100 (LeCun et al. 1998; the MLP of Han et al. 2015): 784 → 300 → 100 → 10, 266 610 parameters."""
+
+    def __init__(self, rng=None):
+        super().__init__(OrderedDict(
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(784, 300, rng=rng), relu1=nn.ReLU(),
+            fc2=nn.Linear(300, 100, rng=rng), relu2=nn.ReLU(),
+            fc3=nn.Linear(100, 10, rng=rng)))
+
+
+class LeNet5(nn.Sequential):
+    """LeNet-5 for 1×28×28 inputs: conv1 (1→6, 5×5, pad 2) → ReLU → maxpool 2 → conv2 (6→16, 5×5) → ReLU →
+    maxpool 2 → flatten (16·5·5 = 400) → fc1 400→120 → fc2 120→84 → fc3 84→10; 61 706 parameters."""
+
+    def __init__(self, rng=None):
+        super().__init__(OrderedDict(
+            conv1=nn.Conv2d(1, 6, 5, padding=2, rng=rng), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
+            conv2=nn.Conv2d(6, 16, 5, rng=rng), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(400, 120, rng=rng), relu3=nn.ReLU(),
+            fc2=nn.Linear(120, 84, rng=rng), relu4=nn.ReLU(),
+            fc3=nn.Linear(84, 10, rng=rng)))
+
+
+class BasicBlock(nn.Module):
+    """The residual block of ResNet (He et al. 2016): out = ReLU(x + BN(conv(ReLU(BN(conv(x)))))).
+
+    Two 3×3 convolutions (no bias: BatchNorm follows) and an identity skip; when the width or the resolution
+    changes, the skip is a 1×1 convolution + BatchNorm projection (``downsample``), as torchvision names it.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, rng=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False, rng=rng)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False, rng=rng)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, rng=rng),
+                                            nn.BatchNorm2d(out_channels))
+        else:
+            self.downsample = None
+
+    def preserves_shape(self) -> bool:
+        """True when the block can be replaced by an identity (no projection shortcut)."""
+        return self.downsample is None
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        skip = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + skip)
+
+
+class ResNetMini(nn.Module):
+    """A small ResNet for 1×28×28 digits: a stride-2 stem conv (→ 14×14), ``blocks`` residual blocks of
+    ``channels`` channels with identity skips, global average pooling and a linear classifier.
+
+    Names follow torchvision: conv1, bn1, relu, layer1 (blocks "0", "1", …), avgpool, fc.
+    """
+
+    def __init__(self, channels: int = 16, blocks: int = 3, num_classes: int = 10, rng=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, 3, stride=2, padding=1, bias=False, rng=rng)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU()
+        self.layer1 = nn.Sequential(*[BasicBlock(channels, channels, rng=rng) for _ in range(blocks)])
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(channels, num_classes, rng=rng)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer1(x)
+        return self.fc(self.flatten(self.avgpool(x)))
+
+
+MODELS = {"seednet": SeedNet, "lenet300_100": LeNet300_100, "lenet5": LeNet5, "resnet_mini": ResNetMini}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _expected_checksums() -> dict:
+    sums = PRETRAINED_DIR / "SHA256SUMS"
+    if not sums.exists():
+        return {}
+    return {name: digest for digest, name in (line.split() for line in sums.read_text().splitlines() if line.strip())}
+
+
+def pretrained(name: str):
+    """A trained baseline shipped with minprune, e.g. ``pretrained("lenet300_100")``.
+
+    The weights file's sha256 is checked against ``pretrained/SHA256SUMS`` before it is loaded (no pickle).
+    The returned model is in eval mode.
+    """
+    checksums = _expected_checksums()
+    filename = f"{name}.npz"
+    if name not in MODELS or filename not in checksums:
+        available = sorted(f[:-4] for f in checksums)
+        raise ValueError(f"pretrained: unknown model {name!r}; available: {available}")
+    path = PRETRAINED_DIR / filename
+    if not path.exists() or _sha256(path) != checksums[filename]:
+        actual = _sha256(path) if path.exists() else "missing"
+        raise ValueError(f"pretrained: {path} is corrupted or missing (sha256 {actual}, expected "
+                         f"{checksums[filename]}); regenerate it with `python tools/make_pretrained.py {name}` "
+                         "or restore it from the repository")
+    model = MODELS[name](rng=np.random.default_rng(0))
+    model.load_state_dict(serialize.load(path))
+    return model.eval()

@@ -1,0 +1,20 @@
+"""``minprune.prune``: the pruning toolkit, with ``torch.nn.utils.prune``'s API and more.
+
+    from minprune import prune
+    prune.l1_unstructured(model.fc1, "weight", amount=0.3)   # as PyTorch
+    prune.remove(model.fc1, "weight")                         # make it permanent
+    small, report = prune.compact(model)                      # structured zeros → a smaller dense model
+"""
+from .base import (BasePruningMethod, PruningContainer, is_pruned, load_pruned_state_dict, nparams_to_prune, remove,
+                   smallest_k,
+                   validate_amount)
+from .unstructured import (CustomFromMask, Identity, L1Unstructured, RandomUnstructured, ThresholdUnstructured,
+                           custom_from_mask, global_magnitude_threshold, global_unstructured, identity,
+                           l1_unstructured, magnitude_mask, random_unstructured, threshold_mask,
+                           threshold_unstructured)
+from .structured import (LnStructured, RandomStructured, channel_norms, global_structured, ln_structured,
+                         ln_structured_mask, prunable_parameters, prune_channels, prune_filters, prune_model,
+                         prune_neurons, random_structured)
+from .patterns import BlockUnstructured, NMStructured, block_mask, block_unstructured, nm_mask, nm_structured
+from .compact import compact, compact_pair
+from .layers import block_importance, drop_layers, preserves_shape, residual_blocks

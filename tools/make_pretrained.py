@@ -1,0 +1,60 @@
+"""Train the baselines shipped in ``minprune/pretrained/`` deterministically and record their sha256.
+
+    python tools/make_pretrained.py              # every model
+    python tools/make_pretrained.py lenet5       # one model
+
+Each recipe is fixed (seed, epochs, learning rate), so running this again on the same NumPy/BLAS gives the
+same weights; the checksums in ``SHA256SUMS`` are what ``minprune.models.pretrained`` verifies on load.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+
+import numpy as np
+
+from minprune import data, models, optim, serialize, train
+
+RECIPES = {
+    # name: (epochs, batch size, learning rate, momentum, weight decay, training samples (None = all 60 000))
+    "lenet300_100": (20, 128, 0.05, 0.9, 5e-4, None),
+    "lenet5": (10, 128, 0.05, 0.9, 5e-4, None),
+    "resnet_mini": (3, 128, 0.05, 0.9, 5e-4, 20000),
+}
+
+
+def make(name: str) -> float:
+    epochs, batch_size, lr, momentum, weight_decay, limit = RECIPES[name]
+    rng = np.random.default_rng(0)
+    model = models.MODELS[name](rng=rng)
+    loader = data.DataLoader(data.mnist("train", limit=limit), batch_size=batch_size, shuffle=True, rng=rng)
+    optimizer = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    scheduler = optim.CosineAnnealingLR(optimizer, T_max=epochs)
+    start = time.perf_counter()
+    train.fit(model, loader, optimizer, epochs=epochs, scheduler=scheduler, progress=False)
+    test = train.evaluate(model, data.DataLoader(data.mnist("test"), batch_size=1000))
+    print(f"{name}: test accuracy {test.accuracy:.4f}, loss {test.loss:.4f}, {time.perf_counter() - start:.0f} s")
+    models.PRETRAINED_DIR.mkdir(exist_ok=True)
+    serialize.save(model, models.PRETRAINED_DIR / f"{name}.npz")
+    return test.accuracy
+
+
+def write_checksums():
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}"
+             for p in sorted(models.PRETRAINED_DIR.glob("*.npz"))]
+    (models.PRETRAINED_DIR / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", choices=sorted(RECIPES), help="models to train (default: all)")
+    args = parser.parse_args(argv)
+    for name in args.names or sorted(RECIPES):
+        make(name)
+    write_checksums()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
