@@ -73,7 +73,44 @@ from pathlib import Path
 #:           ("minprune.prune.unstructured", "global_l1_masks"),
 #:       ],
 #:   },
-EXERCISES = {}
+EXERCISES = {
+    "ex01": {
+        "file": "ex01_autograd.py",
+        "title": "Autograd: broadcasting and matrix-product gradients",
+        "lesson": "01_autograd.ipynb",
+        "functions": [("minprune.tensor", "unbroadcast"), ("minprune.tensor", "matmul_backward")],
+    },
+    "ex02": {
+        "file": "ex02_training.py",
+        "title": "Training: an SGD-with-momentum step and accuracy",
+        "lesson": "02_dense_baseline.ipynb",
+        "functions": [("minprune.optim", "sgd_step"), ("minprune.train", "accuracy")],
+    },
+    "ex03": {
+        "file": "ex03_unstructured.py",
+        "title": "Unstructured pruning: PyTorch's rounding, magnitude and threshold masks, a global threshold",
+        "lesson": "03_what_is_pruning.ipynb",
+        "functions": [("minprune.prune.base", "nparams_to_prune"),
+                      ("minprune.prune.unstructured", "magnitude_mask"),
+                      ("minprune.prune.unstructured", "threshold_mask"),
+                      ("minprune.prune.unstructured", "global_magnitude_threshold")],
+    },
+    "ex04": {
+        "file": "ex04_structured.py",
+        "title": "Structured pruning: an Ln-structured mask and compacting a layer pair",
+        "lesson": "04_structured_pruning.ipynb",
+        "functions": [("minprune.prune.structured", "ln_structured_mask"),
+                      ("minprune.prune.compact", "compact_pair")],
+    },
+    "ex05": {
+        "file": "ex05_criteria.py",
+        "title": "Criteria: first-order Taylor, Hutchinson's diagonal, the OBS saliency and update",
+        "lesson": "05_criteria.ipynb",
+        "functions": [("minprune.prune.criteria.gradient", "taylor_scores"),
+                      ("minprune.prune.criteria.hessian", "hutchinson"),
+                      ("minprune.prune.criteria.hessian", "obs_update")],
+    },
+}
 
 EXERCISE_ID = re.compile(r"ex\d\d")
 BEGIN_FENCE = "# BEGIN SOLUTION"

@@ -49,8 +49,11 @@ def write_checksums():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", choices=sorted(RECIPES), help="models to train (default: all)")
+    parser.add_argument("names", nargs="*", help=f"models to train, of {sorted(RECIPES)} (default: all)")
     args = parser.parse_args(argv)
+    unknown = set(args.names) - set(RECIPES)
+    if unknown:
+        parser.error(f"unknown model(s) {sorted(unknown)}; choose from {sorted(RECIPES)}")
     for name in args.names or sorted(RECIPES):
         make(name)
     write_checksums()

@@ -18,3 +18,4 @@ from .structured import (LnStructured, RandomStructured, channel_norms, global_s
 from .patterns import BlockUnstructured, NMStructured, block_mask, block_unstructured, nm_mask, nm_structured
 from .compact import compact, compact_pair
 from .layers import block_importance, drop_layers, preserves_shape, residual_blocks
+from . import criteria

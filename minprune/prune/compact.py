@@ -31,13 +31,13 @@ _CONSTANT_PRESERVING = (nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity, nn.
 
 
 def compact_pair(w1: np.ndarray, b1: np.ndarray | None, w2: np.ndarray, b2: np.ndarray | None,
-                 activation=lambda v: np.maximum(v, 0), can_fold: bool = True):
+                 activation=None, can_fold: bool = True):
     """Remove the dead channels between two layers; return ``(keep, w1[keep], b1[keep], w2[:, keep], b2)``.
 
     Shapes: w1 (C, …) the producer's weight (row c makes channel c), b1 (C,) or None, w2 (O, C, …) the
     consumer's weight (column c reads channel c; for a Linear→ReLU→Linear pair simply (O, C)), b2 (O,) or None.
-    ``activation`` maps the producer's constant output (its bias) to the value the consumer sees (ReLU by
-    default). Channel c is removed when w2[:, c] is all zero (nobody reads it), or when w1[c] is all zero and
+    ``activation`` maps the producer's constant output (its bias) to the value the consumer sees (a function
+    of a (C,) array; None means ReLU). Channel c is removed when w2[:, c] is all zero (nobody reads it), or when w1[c] is all zero and
     ``can_fold``: then its constant activation(b1[c]) times Σ w2[:, c, …] is added to b2 (created if None).
     A dead channel whose constant is exactly 0 is removed even without ``can_fold`` (there is nothing to fold,
     and a zero-padded consumer sees zeros everywhere). ``keep`` is a boolean (C,) array. Nothing is modified
