@@ -110,6 +110,25 @@ EXERCISES = {
                       ("minprune.prune.criteria.hessian", "hutchinson"),
                       ("minprune.prune.criteria.hessian", "obs_update")],
     },
+    "ex06": {
+        "file": "ex06_schedules.py",
+        "title": "Schedules: the polynomial-decay sparsity of gradual pruning",
+        "lesson": "06_schedules_and_finetuning.ipynb",
+        "functions": [("minprune.prune.schedules", "polynomial_decay_sparsity")],
+    },
+    "ex09": {
+        "file": "ex09_dynamic.py",
+        "title": "Dynamic pruning: movement scores and the SET/RigL drop-and-grow step",
+        "lesson": "09_dynamic_pruning.ipynb",
+        "functions": [("minprune.prune.dynamic", "movement_score_update"),
+                      ("minprune.prune.dynamic", "drop_and_grow")],
+    },
+    "ex10": {
+        "file": "ex10_lottery.py",
+        "title": "Lottery tickets: one round of iterative magnitude pruning with rewinding",
+        "lesson": "10_research.ipynb",
+        "functions": [("minprune.prune.lottery", "imp_step")],
+    },
 }
 
 EXERCISE_ID = re.compile(r"ex\d\d")

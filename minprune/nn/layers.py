@@ -18,6 +18,17 @@ def _check_input(layer: Module, x: Tensor, ndims: tuple, axis: int, size: int, w
                          f"got shape {x.shape}")
 
 
+def _reset(layer: Module, rng):
+    """PyTorch's default initialisation of a Linear/Conv2d: W ~ kaiming-uniform(a=√5), i.e. U(±1/√fan_in),
+    and b ~ U(±1/√fan_in)."""
+    weight = layer._parameters.get("weight") or layer._parameters["weight_orig"]
+    weight.data[...] = init.kaiming_uniform(weight.shape, a=math.sqrt(5), rng=rng, dtype=weight.dtype)
+    if layer._parameters.get("bias") is not None:
+        fan_in = init.fan_in_and_fan_out(weight.shape)[0]
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        layer.bias.data[...] = init.uniform(layer.bias.shape, -bound, bound, rng, weight.dtype)
+
+
 class Identity(Module):
     def forward(self, x):
         return x
@@ -32,12 +43,16 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(init.kaiming_uniform((out_features, in_features), a=math.sqrt(5), rng=rng, dtype=dtype))
-        bound = 1 / math.sqrt(in_features) if in_features > 0 else 0.0
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         if bias:
-            self.bias = Parameter(init.uniform((out_features,), -bound, bound, rng, dtype))
+            self.bias = Parameter(np.empty((out_features,), dtype=dtype))
         else:
             self.register_parameter("bias", None)
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw fresh initial values in place (also of ``weight_orig`` when the layer is pruned)."""
+        _reset(self, rng)
 
     def forward(self, x):
         _check_input(self, x, tuple(range(1, 8)), -1, self.in_features, "last dim (in_features)")
@@ -60,12 +75,16 @@ class Conv2d(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.padding = F._pair(kernel_size), F._pair(stride), F._pair(padding)
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(init.kaiming_uniform(shape, a=math.sqrt(5), rng=rng, dtype=dtype))
-        bound = 1 / math.sqrt(init.fan_in_and_fan_out(shape)[0])
+        self.weight = Parameter(np.empty(shape, dtype=dtype))
         if bias:
-            self.bias = Parameter(init.uniform((out_channels,), -bound, bound, rng, dtype))
+            self.bias = Parameter(np.empty((out_channels,), dtype=dtype))
         else:
             self.register_parameter("bias", None)
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw fresh initial values in place (also of ``weight_orig`` when the layer is pruned)."""
+        _reset(self, rng)
 
     def forward(self, x):
         _check_input(self, x, (4,), 1, self.in_channels, "channels (dim 1)")

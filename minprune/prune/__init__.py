@@ -19,3 +19,8 @@ from .patterns import BlockUnstructured, NMStructured, block_mask, block_unstruc
 from .compact import compact, compact_pair
 from .layers import block_importance, drop_layers, preserves_shape, residual_blocks
 from . import criteria
+from .schedules import (ConstantSparsity, Linear, OneShot, PolynomialDecay, Pruner, PruningSchedule, Steps,
+                        iterative_prune, prune_to_sparsity, sensitivity_scan)
+from .dynamic import (SET, DynamicSparseTraining, MovementPruning, RigL, WeightDrop, drop_and_grow,
+                      erdos_renyi_densities, movement_score_update, weight_drop)
+from .lottery import Checkpoint, imp_step, lottery_ticket, prune_at_init, random_reinit

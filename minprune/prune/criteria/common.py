@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import functional as F
 from ... import nn
-from ...tensor import no_grad
+from ...tensor import Tensor, no_grad
 
 
 def weight_layers(model, types=(nn.Linear, nn.Conv2d)) -> list:
@@ -28,7 +28,8 @@ def weight_layers(model, types=(nn.Linear, nn.Conv2d)) -> list:
 
 def weight_param(module):
     """The trainable Parameter behind ``module.weight``: ``weight_orig`` when the layer is pruned."""
-    return module._parameters.get("weight_orig") or module._parameters["weight"]
+    # not `get("weight_orig") or ...`: a Tensor's truth value is its length, False for a layer with 0 outputs
+    return module._parameters["weight_orig" if "weight_orig" in module._parameters else "weight"]
 
 
 def weight_value(module) -> np.ndarray:
@@ -38,17 +39,27 @@ def weight_value(module) -> np.ndarray:
 
 
 def batches(data):
-    """Normalise ``data`` to a list of ``(x, y)`` batches; a single ``(x, y)`` pair of arrays is one batch."""
+    """Normalise ``data`` to a list of ``(x, y)`` batches; a single ``(x, y)`` pair of arrays is one batch.
+
+    Raises ValueError for no data, no batches, an item that is not an ``(x, y)`` pair, or a batch that is empty
+    or whose x and y disagree on the number of samples (a mean over no samples would be NaN, and a label-free
+    criterion would not notice mismatched labels). A batch whose x does not fit the model is rejected by the
+    first layer it reaches, whose error names that layer and both shapes.
+    """
     if data is None:
         raise ValueError("this criterion needs data: an iterable of (x, y) batches, e.g. a DataLoader")
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray) and np.ndim(data[1]) >= 1:
-        return [data]
+        data = [data]
     result = list(data)
     if not result:
         raise ValueError("this criterion got no batches of data")
-    for batch in result:
+    for i, batch in enumerate(result):
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-            raise ValueError(f"data must yield (x, y) pairs, got {type(batch).__name__}")
+            raise ValueError(f"data must yield (x, y) pairs, got {type(batch).__name__} as batch {i}")
+        x_shape, y_shape = (item.shape if isinstance(item, Tensor) else np.shape(item) for item in batch)
+        if not x_shape or not y_shape or x_shape[0] != y_shape[0] or x_shape[0] == 0:
+            raise ValueError(f"batch {i}: x and y must hold the same, non-zero number of samples (first axis); "
+                             f"got x of shape {x_shape} and y of shape {y_shape}")
     return result
 
 

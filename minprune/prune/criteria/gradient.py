@@ -68,13 +68,20 @@ def grasp(model, data, loss_fn=F.cross_entropy, eps: float = 1e-3) -> dict:
 
     The paper's score is S = −θ ⊙ Hg (g the gradient, H the Hessian) and it removes the weights with the
     *largest* S — those whose removal reduces gradient flow gᵀg least (or even increases it). minprune's
-    importance is higher-is-keep, so it returns θ ⊙ Hg = −S. Hg comes from :func:`~.hessian.hvp` (finite
-    differences of gradients). Scores can be negative. Cost: 3 gradient passes over ``data``.
+    importance is higher-is-keep, so it ranks by θ ⊙ Hg = −S. Hg comes from :func:`~.hessian.hvp` (finite
+    differences of gradients). Cost: 3 gradient passes over ``data``.
+
+    θ ⊙ Hg is signed, but the pruning functions rank |scores| (as PyTorch), so where it has negative entries
+    the returned scores are θ ⊙ Hg − min(θ ⊙ Hg), the minimum taken over the whole network: non-negative, in
+    the same order within and across layers, ready for ``global_unstructured``. Weights that are exactly 0
+    (pruned) score 0: removing them changes nothing.
     """
     data = batches(data)
     grads = gradients(model, data, loss_fn)
     hg = hvp(model, data, grads, loss_fn, eps)
-    return {(m, "weight"): weight_value(m) * hg[m] for m in grads}
+    raw = {m: weight_value(m) * hg[m] for m in grads}
+    lowest = min([0.0] + [float(s.min()) for s in raw.values() if s.size])
+    return {(m, "weight"): np.where(weight_value(m) != 0, s - lowest, 0.0) for m, s in raw.items()}
 
 
 def synflow(model, input_shape: tuple, masks: dict | None = None) -> dict:
@@ -92,7 +99,7 @@ def synflow(model, input_shape: tuple, masks: dict | None = None) -> dict:
         p.data = np.abs(p.data)
     for original, layer in zip(weight_layers(model), weight_layers(probe)):
         if masks is not None and original in masks:
-            param = layer._parameters.get("weight_orig") or layer._parameters["weight"]
+            param = layer._parameters["weight_orig" if "weight_orig" in layer._parameters else "weight"]
             param.data = param.data * masks[original]
     for module in probe.modules():
         for name, buffer in module._buffers.items():
@@ -105,7 +112,7 @@ def synflow(model, input_shape: tuple, masks: dict | None = None) -> dict:
     originals = weight_layers(model)
     scores = {}
     for original, layer in zip(originals, layers):
-        param = layer._parameters.get("weight_orig") or layer._parameters["weight"]
+        param = layer._parameters["weight_orig" if "weight_orig" in layer._parameters else "weight"]
         mask = layer._buffers.get("weight_mask")
         value = param.data if mask is None else param.data * mask
         scores[(original, "weight")] = value * (param.grad if param.grad is not None else 0.0)

@@ -32,13 +32,16 @@ def hvp(model, data, vectors: dict, loss_fn=F.cross_entropy, eps: float = 1e-3) 
 
     Hv ≈ (∇L(θ + εv̂) − ∇L(θ − εv̂)) / (2ε) · ‖v‖ with v̂ = v / ‖v‖; the error is O(ε²) for a smooth loss (a
     ReLU kink between θ ± εv̂ breaks that locally). ``vectors``: ``{module: array}`` with each layer's weight
-    shape; the result has the same keys. The weights are restored bit-exactly. Cost: 2 gradient passes.
+    shape; the result has the same keys. The weights are restored bit-exactly, and so is a pruned layer's
+    effective ``module.weight`` (its forward pre-hook last set it from the perturbed weights). Cost: 2 gradient
+    passes.
     """
     layers = list(vectors)
     norm = np.sqrt(sum(float((v.astype(np.float64) ** 2).sum()) for v in vectors.values()))
     if norm == 0:
         return {m: np.zeros_like(v) for m, v in vectors.items()}
     saved = {m: weight_param(m).data.copy() for m in layers}
+    effective = {m: m.weight for m in layers if "weight_orig" in m._parameters}  # orig · mask, set by the hook
     try:
         for m in layers:
             weight_param(m).data = saved[m] + (eps / norm) * vectors[m].astype(saved[m].dtype)
@@ -49,6 +52,8 @@ def hvp(model, data, vectors: dict, loss_fn=F.cross_entropy, eps: float = 1e-3) 
     finally:
         for m in layers:
             weight_param(m).data = saved[m]
+        for m, weight in effective.items():
+            m.weight = weight
     return {m: (plus[m] - minus[m]) * (norm / (2 * eps)) for m in layers}
 
 
@@ -155,14 +160,19 @@ def obd_saliency(weight: np.ndarray, hessian_diagonal: np.ndarray) -> np.ndarray
 
 
 def obd(model, data, loss_fn=F.cross_entropy, estimator: str = "hutchinson", samples: int = 20, rng=None) -> dict:
-    """OBD saliencies of every weight, with diag(H) from ``estimator`` = "hutchinson" or "fisher"."""
+    """OBD saliencies of every weight, with diag(H) from ``estimator`` = "hutchinson" or "fisher".
+
+    Hutchinson's estimate of an h_qq can come out negative (its noise; at a minimum H is positive semi-definite
+    and the Fisher never is negative). Such entries are clipped to 0 here: the pruning functions rank |scores|
+    (as PyTorch), and a negative saliency would otherwise rank as important as its magnitude.
+    """
     if estimator == "hutchinson":
         diagonal = hutchinson_diagonal(model, data, loss_fn, samples=samples, rng=rng)
     elif estimator == "fisher":
         diagonal = fisher_diagonal(model, data, loss_fn)
     else:
         raise ValueError(f"estimator must be 'hutchinson' or 'fisher', got {estimator!r}")
-    return {key: obd_saliency(weight_value(key[0]), h) for key, h in diagonal.items()}
+    return {key: obd_saliency(weight_value(key[0]), np.maximum(h, 0.0)) for key, h in diagonal.items()}
 
 
 # ---------------------------------------------------------------------- layer-wise OBS
@@ -237,9 +247,10 @@ def sparsegpt(weight: np.ndarray, hessian: np.ndarray, sparsity: float = 0.5, n:
     """
     w = np.array(weight, dtype=np.float64)
     rows, d = w.shape
-    if (n is None) != (m is None) or (m is not None and d % m):
-        raise ValueError(f"sparsegpt: give both n and m with the input dimension ({d}) a multiple of m; "
-                         f"got n={n}, m={m}")
+    if (n is None) != (m is None) or (m is not None and (d % m or blocksize % m or not 0 <= n <= m)):
+        # groups of m columns must not straddle two blocks, or a group's mask would be chosen twice
+        raise ValueError(f"sparsegpt: give both n and m (0 ≤ n ≤ m) with the input dimension ({d}) and "
+                         f"blocksize ({blocksize}) multiples of m; got n={n}, m={m}")
     upper = np.linalg.cholesky(np.linalg.inv(hessian)).T
     mask = np.ones_like(w, dtype=bool)
     for start in range(0, d, blocksize):
@@ -283,14 +294,18 @@ def layerwise_obs(model, data, sparsity: float = 0.5, method: str = "auto", damp
     For each Linear (in order), its inputs on ``data`` give H = 2XXᵀ/N + λI; then ``method`` = "obs" (greedy
     per row, :func:`obs_prune_rows`), "sparsegpt" (:func:`sparsegpt`), or "auto" (OBS when R·d² ≤
     ``max_row_copies``, else SparseGPT). The new weights are written into the layer's weight Parameter and the
-    mask applied with ``custom_from_mask`` (in place, as the torch-style API). Inputs are captured from the
-    original model, one layer at a time after the earlier layers were pruned (as SparseGPT does).
-    Returns ``{layer: reconstruction error}``.
+    mask applied with ``custom_from_mask`` (in place, as the torch-style API). Each layer's inputs are
+    captured from the model as it is at that point — the earlier layers already pruned — so every layer also
+    compensates the errors made before it (as SparseGPT does). ``n``:``m`` patterns need SparseGPT.
+    Returns ``{layer: reconstruction error}`` (:func:`reconstruction_error` on the inputs it was pruned with).
     """
     from ... import nn
 
     if method not in ("auto", "obs", "sparsegpt"):
         raise ValueError(f"method must be 'auto', 'obs' or 'sparsegpt', got {method!r}")
+    if method == "obs" and (n is not None or m is not None):
+        raise ValueError(f"layerwise_obs: an n:m pattern (n={n}, m={m}) needs method='sparsegpt' or 'auto', "
+                         "not 'obs'")
     errors = {}
     for layer in weight_layers(model, (nn.Linear,)):
         inputs = capture(model, data, [layer], "input")[layer]
