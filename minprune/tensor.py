@@ -308,7 +308,7 @@ class Tensor:
         """Variance; ``unbiased=False`` divides by n (as BatchNorm's normalisation), True by n − 1."""
         centred = self - self.mean(axis=axis, keepdims=True)
         count = self.data.size if axis is None else np.prod([self.shape[a] for a in np.atleast_1d(axis)])
-        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / (count - int(unbiased)))
 
     def _extreme(self, reduce, axis, keepdims, op):
         out = reduce(self.data, axis=axis, keepdims=True)
