@@ -116,6 +116,13 @@ EXERCISES = {
         "lesson": "06_schedules_and_finetuning.ipynb",
         "functions": [("minprune.prune.schedules", "polynomial_decay_sparsity")],
     },
+    "ex08": {
+        "file": "ex08_dependencies.py",
+        "title": "Dependency-aware pruning: a group's channel positions and the angular block importance",
+        "lesson": "08_dependency_aware_pruning.ipynb",
+        "functions": [("minprune.prune.graph", "channel_indices"),
+                      ("minprune.prune.layers", "angular_distance")],
+    },
     "ex09": {
         "file": "ex09_dynamic.py",
         "title": "Dynamic pruning: movement scores and the SET/RigL drop-and-grow step",

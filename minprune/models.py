@@ -104,25 +104,76 @@ class ResNetMini(nn.Module):
     ``channels`` channels with identity skips, global average pooling and a linear classifier.
 
     Names follow torchvision: conv1, bn1, relu, layer1 (blocks "0", "1", …), avgpool, fc.
+
+    With ``wide_blocks > 0`` a second stage ``layer2`` follows: its first block doubles the width and halves the
+    resolution through a 1×1-conv + BatchNorm projection shortcut, the others use identity skips. The default
+    (one stage) is what the shipped weights and lesson 04 use.
     """
 
-    def __init__(self, channels: int = 16, blocks: int = 3, num_classes: int = 10, rng=None):
+    def __init__(self, channels: int = 16, blocks: int = 3, num_classes: int = 10, wide_blocks: int = 0, rng=None):
         super().__init__()
         self.conv1 = nn.Conv2d(1, channels, 3, stride=2, padding=1, bias=False, rng=rng)
         self.bn1 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU()
         self.layer1 = nn.Sequential(*[BasicBlock(channels, channels, rng=rng) for _ in range(blocks)])
+        width = channels
+        if wide_blocks:
+            width = 2 * channels
+            self.layer2 = nn.Sequential(BasicBlock(channels, width, stride=2, rng=rng),
+                                        *[BasicBlock(width, width, rng=rng) for _ in range(wide_blocks - 1)])
+        else:
+            self.layer2 = None
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
-        self.fc = nn.Linear(channels, num_classes, rng=rng)
+        self.fc = nn.Linear(width, num_classes, rng=rng)
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer1(x)
+        if self.layer2 is not None:
+            x = self.layer2(x)
         return self.fc(self.flatten(self.avgpool(x)))
 
 
-MODELS = {"seednet": SeedNet, "lenet300_100": LeNet300_100, "lenet5": LeNet5, "resnet_mini": ResNetMini}
+class DepthwiseSeparable(nn.Module):
+    """MobileNet's block (Howard et al. 2017): a 3×3 depthwise conv (one filter per channel, groups = C) and a
+    1×1 pointwise conv mixing channels, each followed by BatchNorm and ReLU — ~8–9× fewer multiply-adds than
+    a full 3×3 convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, rng=None):
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels,
+                                   bias=False, rng=rng)
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False, rng=rng)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn2(self.pointwise(self.relu(self.bn1(self.depthwise(x))))))
+
+
+class MobileNetMini(nn.Module):
+    """A small MobileNet for 1×28×28 digits: a stride-2 stem conv, depthwise-separable blocks of widths
+    ``widths`` (stride 2 where the width grows), global average pooling and a linear classifier."""
+
+    def __init__(self, widths=(16, 32, 32, 64), num_classes: int = 10, rng=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, widths[0], 3, stride=2, padding=1, bias=False, rng=rng)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU()
+        self.features = nn.Sequential(*[
+            DepthwiseSeparable(a, b, stride=2 if b > a else 1, rng=rng) for a, b in zip(widths[:-1], widths[1:])])
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(widths[-1], num_classes, rng=rng)
+
+    def forward(self, x):
+        x = self.features(self.relu(self.bn1(self.conv1(x))))
+        return self.fc(self.flatten(self.avgpool(x)))
+
+
+MODELS = {"seednet": SeedNet, "lenet300_100": LeNet300_100, "lenet5": LeNet5, "resnet_mini": ResNetMini, "mobilenet_mini": MobileNetMini}
 
 
 def _sha256(path: Path) -> str:

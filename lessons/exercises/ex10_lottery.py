@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from minprune.train import Callback
-from minprune.prune.base import nparams_to_prune, smallest_k
+from minprune.prune.base import nparams_to_prune, smallest_k, trainable_parameter
 from minprune.prune.schedules import current_mask, prunable_pairs, prune_to_sparsity, set_mask
 
 

@@ -21,7 +21,7 @@ def _check_input(layer: Module, x: Tensor, ndims: tuple, axis: int, size: int, w
 def _reset(layer: Module, rng):
     """PyTorch's default initialisation of a Linear/Conv2d: W ~ kaiming-uniform(a=√5), i.e. U(±1/√fan_in),
     and b ~ U(±1/√fan_in)."""
-    weight = layer._parameters.get("weight") or layer._parameters["weight_orig"]
+    weight = layer._parameters["weight_orig" if "weight_orig" in layer._parameters else "weight"]
     weight.data[...] = init.kaiming_uniform(weight.shape, a=math.sqrt(5), rng=rng, dtype=weight.dtype)
     if layer._parameters.get("bias") is not None:
         fan_in = init.fan_in_and_fan_out(weight.shape)[0]

@@ -24,3 +24,6 @@ from .schedules import (ConstantSparsity, Linear, OneShot, PolynomialDecay, Prun
 from .dynamic import (SET, DynamicSparseTraining, MovementPruning, RigL, WeightDrop, drop_and_grow,
                       erdos_renyi_densities, movement_score_update, weight_drop)
 from .lottery import Checkpoint, imp_step, lottery_ticket, prune_at_init, random_reinit
+from .graph import DependencyGraph, Group, Member, channel_indices
+from .surgery import compact_graph, group_importance, make_permanent, structured_prune, zero_channels
+from .layers import DEPTH_CRITERIA, angular_distance, depth_prune

@@ -297,3 +297,9 @@ def load_pruned_state_dict(model: Module, state: dict) -> Module:
     restore(copy.deepcopy(model))
     restore(model)
     return model
+
+
+def trainable_parameter(module: Module, name: str) -> Parameter:
+    """The Parameter trained for ``module.<name>``: ``<name>_orig`` while pruned, else ``<name>`` itself."""
+    params = module._parameters
+    return params[name + "_orig"] if name + "_orig" in params else params[name]

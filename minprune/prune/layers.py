@@ -63,27 +63,81 @@ def drop_layers(model, names):
     return new
 
 
+def angular_distance(inputs: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean angular distance between a block's input and output representations (Gromov et al. 2024, "The
+    Unreasonable Ineffectiveness of the Deeper Layers"): for each sample, flatten both, then
+
+        d = arccos( ⟨x_in, x_out⟩ / (‖x_in‖ ‖x_out‖) ) / π   ∈ [0, 1],
+
+    and average over samples. A block whose output points the same way as its input (d ≈ 0) changes little and
+    is the first to drop. Shapes: inputs and outputs (N, …) of equal shape → a float. A zero vector counts as
+    distance 0.5 (orthogonal to everything). Cost O(N · features).
+    """
+    # BEGIN SOLUTION
+    a = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
+    b = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosine = np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
+    return float(np.mean(np.arccos(np.clip(cosine, -1.0, 1.0)) / np.pi))
+    # END SOLUTION
+
+
 def block_importance(model, data, blocks=None) -> dict:
     """How much each residual block matters, measured by removing it alone.
 
     ``data``: an ``(x, y)`` pair of arrays (a validation batch). For each block name (default: all residual
     blocks) returns ``{"accuracy_drop": acc(model) − acc(without block), "output_change": ‖f(x) − f'(x)‖ /
-    ‖f(x)‖}`` where f are the logits (Frobenius norms). Higher means more important. The model's mode is kept.
+    ‖f(x)‖, "angular": angular_distance(block input, block output)}`` where f are the logits (Frobenius
+    norms). Higher means more important. The model's mode is kept.
     """
     x, y = data
     blocks = residual_blocks(model) if blocks is None else list(blocks)
+    modules = dict(model.named_modules())
+    seen = {}
+
+    def record(module, inputs, output):
+        seen[id(module)] = (inputs[0].data, output.data)
+
+    handles = [modules[name].register_forward_hook(record) for name in blocks]
     was_training = model.training
     model.eval()
     try:
         with no_grad():
             logits = model(x).data
+            for h in handles:
+                h.remove()
             base = accuracy(logits, y)
             scores = {}
             for name in blocks:
-                dropped = drop_layers(model, [name]).eval()
-                out = dropped(x).data
+                out = drop_layers(model, [name]).eval()(x).data
                 scores[name] = {"accuracy_drop": base - accuracy(out, y),
-                                "output_change": float(np.linalg.norm(out - logits) / np.linalg.norm(logits))}
+                                "output_change": float(np.linalg.norm(out - logits) / np.linalg.norm(logits)),
+                                "angular": angular_distance(*seen[id(modules[name])])}
     finally:
+        for h in handles:
+            h.remove()
         model.train(was_training)
     return scores
+
+
+DEPTH_CRITERIA = {"accuracy": "accuracy_drop", "output_change": "output_change", "angular": "angular"}
+
+
+def depth_prune(model, data, n_blocks: int, criterion: str = "angular"):
+    """Remove the ``n_blocks`` least important residual blocks; return ``(new_model, report)``.
+
+    ``criterion``: "accuracy" (accuracy drop when removed alone), "output_change" (relative change of the
+    logits) or "angular" (:func:`angular_distance` of the block's input and output — one forward pass, the
+    cheap data criterion). Only blocks that preserve their input's shape can go. ``model`` is untouched.
+    """
+    if criterion not in DEPTH_CRITERIA:
+        raise ValueError(f"criterion must be one of {sorted(DEPTH_CRITERIA)}, got {criterion!r}")
+    candidates = [name for name in residual_blocks(model) if preserves_shape(model.get_submodule(name))]
+    if not 0 <= n_blocks <= len(candidates):
+        raise ValueError(f"n_blocks must be in [0, {len(candidates)}] (removable blocks: {candidates}), "
+                         f"got {n_blocks}")
+    scores = block_importance(model, data, candidates)
+    key = DEPTH_CRITERIA[criterion]
+    ranked = sorted(candidates, key=lambda name: scores[name][key])  # stable: ties keep model order
+    dropped = ranked[:n_blocks]
+    return drop_layers(model, dropped), {"dropped": dropped, "scores": scores, "criterion": criterion}

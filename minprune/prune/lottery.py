@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..train import Callback
-from .base import nparams_to_prune, smallest_k
+from .base import nparams_to_prune, smallest_k, trainable_parameter
 from .schedules import current_mask, prunable_pairs, prune_to_sparsity, set_mask
 
 
@@ -50,7 +50,7 @@ class Checkpoint(Callback):
 
 
 def _orig(module):
-    return module._parameters.get("weight_orig") or module._parameters["weight"]
+    return trainable_parameter(module, "weight")
 
 
 def _weight_key(model, module) -> str:
