@@ -5,7 +5,7 @@
 
 Every random thing takes a ``np.random.Generator`` (``rng=``); see ``minprune.init`` for the default.
 """
-from . import data, functional, init, models, nn, optim, prune, serialize, train
+from . import data, functional, init, models, nn, optim, prune, related, serialize, train
 from .tensor import Tensor, concatenate, is_grad_enabled, maximum, no_grad, stack, tensor, where
 
 __version__ = "0.1.0"

@@ -136,6 +136,15 @@ EXERCISES = {
         "lesson": "10_research.ipynb",
         "functions": [("minprune.prune.lottery", "imp_step")],
     },
+    "ex11": {
+        "file": "ex11_related.py",
+        "title": "Related techniques: affine quantization, the distillation loss, SVD factorisation",
+        "lesson": "11_related_techniques.ipynb",
+        "functions": [("minprune.related.quantize", "quantize"),
+                      ("minprune.related.quantize", "dequantize"),
+                      ("minprune.related.distill", "distillation_loss"),
+                      ("minprune.related.lowrank", "svd_factors")],
+    },
 }
 
 EXERCISE_ID = re.compile(r"ex\d\d")

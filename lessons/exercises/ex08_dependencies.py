@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from minprune import nn
 from minprune.nn.module import Parameter
-from minprune.tensor import Tensor
+from minprune.tensor import Tensor, is_grad_enabled
 from minprune.prune.base import trainable_parameter
 import copy
 from minprune.tensor import no_grad
