@@ -48,7 +48,7 @@ def compact_pair(w1: np.ndarray, b1: np.ndarray | None, w2: np.ndarray, b2: np.n
     unread = np.all(w2.reshape(w2.shape[0], channels, -1) == 0, axis=(0, 2))
     dead = np.all(w1.reshape(channels, -1) == 0, axis=1)
     bias1 = np.zeros(channels, dtype=w1.dtype) if b1 is None else b1
-    value = activation(bias1)
+    value = np.maximum(bias1, 0) if activation is None else activation(bias1)  # None: ReLU
     folded = dead & ~unread & (can_fold | (value == 0))
     keep = ~(unread | folded)
     constant = value * folded

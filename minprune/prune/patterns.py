@@ -51,7 +51,9 @@ def block_mask(scores: np.ndarray, amount, block=(4, 4), default_mask: np.ndarra
     """Zero the ``round(amount · B)`` blocks of ``block`` = (r, c) with the smallest L1 norm of |scores|.
 
     Shapes: a 2-D (out, in) array with out % r == 0 and in % c == 0 (B = out·in / (r·c) blocks). Higher dims
-    (conv weights) are flattened to (out, in·kh·kw) first. Blocks already fully pruned count as norm 0.
+    (conv weights) are flattened to (out, in·kh·kw) first. As pruning again does everywhere, B counts only the
+    blocks not yet entirely pruned (so 50 % then 50 % leaves 25 % of the blocks); entries pruned earlier count
+    as 0 in a block's norm. Ties: the lower block index (row-major over the grid of blocks) is pruned first.
     """
     scores = np.asarray(scores)
     flat = scores.reshape(scores.shape[0], -1)
@@ -61,8 +63,9 @@ def block_mask(scores: np.ndarray, amount, block=(4, 4), default_mask: np.ndarra
         raise ValueError(f"block_unstructured: weight of shape {flat.shape} is not divisible into blocks {block}")
     mask = np.ones(flat.shape, np.float32) if default_mask is None else default_mask.reshape(flat.shape).copy()
     tiles = (np.abs(flat) * mask).reshape(rows // r, r, cols // c, c).sum(axis=(1, 3))
+    alive = np.flatnonzero(mask.reshape(rows // r, r, cols // c, c).any(axis=(1, 3)))  # blocks still in use
     drop = np.zeros(tiles.size, dtype=bool)
-    drop[smallest_k(tiles, nparams_to_prune(amount, tiles.size))] = True
+    drop[alive[smallest_k(tiles.reshape(-1)[alive], nparams_to_prune(amount, alive.size))]] = True
     keep = np.repeat(np.repeat(~drop.reshape(tiles.shape), r, axis=0), c, axis=1)
     return (mask * keep).reshape(scores.shape)
 

@@ -26,7 +26,8 @@ def channel_norms(t: np.ndarray, n=2, dim: int = 0) -> np.ndarray:
     Cost O(t.size).
     """
     dim = _check_dim(t, dim)
-    moved = np.moveaxis(np.abs(t), dim, 0).reshape(t.shape[dim], -1)
+    per_channel = int(np.prod([size for d, size in enumerate(t.shape) if d != dim]))  # not -1: C may be 0
+    moved = np.moveaxis(np.abs(t), dim, 0).reshape(t.shape[dim], per_channel)
     if n == np.inf:
         return moved.max(axis=1, initial=0.0)
     if n == -np.inf:
@@ -175,7 +176,7 @@ _NORM_ORDERS = {"l1": 1, "l2": 2, "linf": np.inf}
 
 
 def _prune_channels(module, amount, criterion, dim, prune_bias, rng):
-    if criterion == "random":
+    if isinstance(criterion, str) and criterion == "random":  # (criterion may be an array: no elementwise ==)
         random_structured(module, "weight", amount, dim=dim, rng=rng)
     else:
         n = _NORM_ORDERS.get(criterion, 2) if isinstance(criterion, str) or criterion is None else 2
