@@ -355,17 +355,31 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
 
 def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
-    """Layer normalisation over the last ``len(normalized_shape)`` axes (Ba et al. 2016), as composite ops."""
+    """Layer normalisation over the last ``len(normalized_shape)`` axes (Ba et al. 2016), per sample:
+    y = x̂ · γ + β, x̂ = (x − mean) / √(var + ε). Fused; backward as batch norm's over those axes:
+    dx = (1/√(var + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)), ĝ = g · γ."""
     x = _t(x)
-    axes = tuple(range(-len(_pair(normalized_shape) if not isinstance(normalized_shape, int) else (1,)), 0))
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    out = centred / ((centred * centred).mean(axis=axes, keepdims=True) + eps).sqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    count = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    axes = tuple(range(x.ndim - count, x.ndim))
+    mean = x.data.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(x.data.var(axis=axes, keepdims=True) + eps)
+    x_hat = ((x.data - mean) * inv_std).astype(x.dtype, copy=False)
+    out = x_hat * (weight.data if weight is not None else 1.0) + (bias.data if bias is not None else 0.0)
+    leading = tuple(range(x.ndim - count))
+
+    def backward(g):
+        g_hat = g * weight.data if weight is not None else g
+        grad_x = inv_std * (g_hat - g_hat.mean(axis=axes, keepdims=True)
+                            - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
+        grads = (grad_x.astype(x.dtype, copy=False),)
+        if weight is not None:
+            grads += ((g * x_hat).sum(axis=leading),)
+        if bias is not None:
+            grads += (g.sum(axis=leading),)
+        return grads
+
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
+    return x._result(out.astype(x.dtype, copy=False), parents, backward, "layer_norm")
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:

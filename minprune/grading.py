@@ -145,6 +145,14 @@ EXERCISES = {
                       ("minprune.related.distill", "distillation_loss"),
                       ("minprune.related.lowrank", "svd_factors")],
     },
+    "ex12": {
+        "file": "ex12_capstone.py",
+        "title": "Capstone: Wanda's per-row mask, attention-head importance, FedAvg's weighted average",
+        "lesson": "12_capstone_llm.ipynb",
+        "functions": [("minprune.prune.llm", "wanda_mask"),
+                      ("minprune.prune.llm", "gate_sensitivity"),
+                      ("minprune.federated", "fedavg")],
+    },
 }
 
 EXERCISE_ID = re.compile(r"ex\d\d")

@@ -168,12 +168,78 @@ class MobileNetMini(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(widths[-1], num_classes, rng=rng)
 
+    def config(self) -> dict:
+        """Constructor arguments that rebuild this architecture — widths read off the layers, so they describe
+        a structurally pruned copy too (``deploy`` uses this)."""
+        widths = [self.conv1.out_channels] + [block.pointwise.out_channels for block in self.features]
+        return {"widths": widths, "num_classes": self.fc.out_features}
+
     def forward(self, x):
         x = self.features(self.relu(self.bn1(self.conv1(x))))
         return self.fc(self.flatten(self.avgpool(x)))
 
 
+class TinyGPT(nn.Module):
+    """A tiny character-level GPT (Radford et al. 2019, as nanoGPT): token + position embeddings, ``n_layers``
+    pre-LayerNorm causal transformer blocks, a final LayerNorm and a linear head.
+
+    Input: int64 token ids (N, L) with L ≤ ``context``; output: logits (N, L, vocab_size).
+    Names: tok_emb, pos_emb, blocks ("0", "1", …, each ln1, attn, ln2, mlp.fc1/fc2), ln_f, head.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, context: int = 64,
+                 rng=None):
+        super().__init__()
+        self.vocab_size, self.context = vocab_size, context
+        self.tok_emb = nn.Embedding(vocab_size, d_model, rng=rng)
+        self.pos_emb = nn.Embedding(context, d_model, rng=rng)
+        for embedding in (self.tok_emb, self.pos_emb):
+            embedding.weight.data *= 0.02   # GPT-2's N(0, 0.02²) embeddings train faster than N(0, 1)
+        self.blocks = nn.ModuleList([nn.TransformerBlock(d_model, n_heads, rng=rng) for _ in range(n_layers)])
+        self.ln_f = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab_size, rng=rng)
+
+    def forward(self, ids):
+        ids = np.asarray(ids.data if hasattr(ids, "data") and not isinstance(ids, np.ndarray) else ids)
+        if ids.ndim != 2 or ids.shape[1] > self.context:
+            raise ValueError(f"TinyGPT: expected token ids (N, L) with L <= {self.context}, got shape {ids.shape}")
+        x = self.tok_emb(ids) + self.pos_emb(np.arange(ids.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+
+def lm_loss(logits, targets, reduction: str = "mean"):
+    """Next-token cross-entropy of logits (N, L, V) against targets (N, L): F.cross_entropy on (N·L, V)."""
+    from . import functional as F
+    targets = np.asarray(targets)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
+
+
+def generate(model, prompt, n: int, temperature: float = 1.0, rng=None) -> np.ndarray:
+    """Sample ``n`` tokens after ``prompt`` (int ids (L,)): each step feeds the last ``model.context`` tokens,
+    divides the last logits by ``temperature`` and samples from the softmax with ``rng``. Returns all ids."""
+    from .tensor import no_grad
+
+    if temperature <= 0:
+        raise ValueError(f"generate: temperature must be > 0, got {temperature}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    ids = np.asarray(prompt, dtype=np.int64).ravel()
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for _ in range(n):
+                logits = model(ids[None, -model.context:]).data[0, -1] / temperature
+                p = np.exp(logits - logits.max())
+                ids = np.append(ids, rng.choice(len(p), p=p / p.sum()))
+    finally:
+        model.train(was_training)
+    return ids
+
+
 MODELS = {"seednet": SeedNet, "lenet300_100": LeNet300_100, "lenet5": LeNet5, "resnet_mini": ResNetMini, "mobilenet_mini": MobileNetMini}
+TINYGPT_CONFIG = {"vocab_size": 65, "d_model": 64, "n_heads": 4, "n_layers": 2, "context": 64}
 
 
 def _sha256(path: Path) -> str:
@@ -195,7 +261,7 @@ def pretrained(name: str):
     """
     checksums = _expected_checksums()
     filename = f"{name}.npz"
-    if name not in MODELS or filename not in checksums:
+    if (name not in MODELS and name != "tinygpt") or filename not in checksums:
         available = sorted(f[:-4] for f in checksums)
         raise ValueError(f"pretrained: unknown model {name!r}; available: {available}")
     path = PRETRAINED_DIR / filename
@@ -204,6 +270,6 @@ def pretrained(name: str):
         raise ValueError(f"pretrained: {path} is corrupted or missing (sha256 {actual}, expected "
                          f"{checksums[filename]}); regenerate it with `python tools/make_pretrained.py {name}` "
                          "or restore it from the repository")
-    model = MODELS[name](rng=np.random.default_rng(0))
+    model = TinyGPT(**TINYGPT_CONFIG) if name == "tinygpt" else MODELS[name](rng=np.random.default_rng(0))
     model.load_state_dict(serialize.load(path))
     return model.eval()

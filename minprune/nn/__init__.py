@@ -6,3 +6,6 @@ from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Con
 __all__ = ["Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "Linear", "Conv2d", "BatchNorm1d",
            "BatchNorm2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Flatten", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "Dropout", "Identity", "Sequential", "ModuleList"]
+from .transformer import GELU, Embedding, LayerNorm, MultiheadAttention, TransformerBlock, causal_mask
+
+__all__ += ["Embedding", "LayerNorm", "GELU", "MultiheadAttention", "TransformerBlock", "causal_mask"]

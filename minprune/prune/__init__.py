@@ -27,3 +27,6 @@ from .lottery import Checkpoint, imp_step, lottery_ticket, prune_at_init, random
 from .graph import DependencyGraph, Group, Member, channel_indices
 from .surgery import compact_graph, group_importance, make_permanent, structured_prune, zero_channels
 from .layers import DEPTH_CRITERIA, angular_distance, depth_prune
+from .llm import (attention_layers, gate_sensitivity, head_importance, magnitude_prune, one_shot_prune, perplexity, prune_heads,
+                  prunable_projections, row_mask, sparsegpt_prune, wanda_mask, wanda_prune)
+from .budget import fit_budget
