@@ -8,7 +8,7 @@ One file per family, as the course teaches them: ``magnitude`` (|w|, norms, LAMP
 ``gradient`` (gradient, Taylor, SNIP, GraSP, SynFlow), ``hessian`` (HVP, Hutchinson, Fisher, OBD, OBS,
 SparseGPT), ``information`` (entropy, mutual information, APoZ), ``activation`` (Wanda, mean activation).
 """
-from .activation import activation_mean, input_norms, wanda, wanda_mask, wanda_scores
+from .activation import activation_mean, input_norms, wanda, wanda_scores
 from .common import batches, capture, gradients, weight_layers, weight_value
 from .gradient import gradient, grasp, snip, synflow, synflow_prune, taylor, taylor_filter, taylor_scores
 from .hessian import (fisher_diagonal, hutchinson, hutchinson_diagonal, hvp, layer_hessian, layerwise_obs, obd, obd_saliency,

@@ -21,24 +21,9 @@ def input_norms(inputs: np.ndarray) -> np.ndarray:
 
 def wanda_scores(weight: np.ndarray, norms: np.ndarray) -> np.ndarray:
     """Wanda importance S_ij = |W_ij| · ‖X_j‖₂. Shapes: weight (out, in), norms (in,) → (out, in). Compare
-    within each row (:func:`wanda_mask`): rows are outputs, each keeps its own best inputs."""
+    within each row (``prune.row_mask(scores, sparsity)``; ``prune.wanda_mask`` does it all from the inputs):
+    rows are outputs, each keeps its own best inputs."""
     return np.abs(weight) * norms[None, :]
-
-
-def wanda_mask(scores: np.ndarray, amount: float) -> np.ndarray:
-    """Per-output mask: zero the ``round(amount · in)`` smallest scores *of every row* (Wanda's comparison
-    group), so each output keeps the same number of inputs. Shapes: scores (out, in) → float32 0/1 (out, in).
-    Ties: the lower index is pruned first. Apply with ``prune.custom_from_mask(layer, "weight", mask)``.
-    Cost O(out · in log in) (one sort per row, all rows at once)."""
-    scores = np.asarray(scores)
-    if scores.ndim != 2:
-        raise ValueError(f"wanda_mask: scores must be 2-D (out, in), got shape {scores.shape}")
-    if isinstance(amount, bool) or not 0 <= amount <= 1:
-        raise ValueError(f"wanda_mask: amount must be a fraction in [0, 1], got {amount!r}")
-    k = round(amount * scores.shape[1])
-    mask = np.ones(scores.shape, dtype=np.float32)
-    np.put_along_axis(mask, np.argsort(scores, axis=1, kind="stable")[:, :k], 0.0, axis=1)
-    return mask
 
 
 def wanda(model, data) -> dict:

@@ -30,8 +30,10 @@ from .common import batches, capture, evaluation_mode, gradients, weight_layers,
 def hvp(model, data, vectors: dict, loss_fn=F.cross_entropy, eps: float = 1e-3) -> dict:
     """Hessian-vector product by central finite differences of gradients.
 
-    Hv ≈ (∇L(θ + εv̂) − ∇L(θ − εv̂)) / (2ε) · ‖v‖ with v̂ = v / ‖v‖; the error is O(ε²) for a smooth loss (a
-    ReLU kink between θ ± εv̂ breaks that locally). ``vectors``: ``{module: array}`` with each layer's weight
+    Hv ≈ (∇L(θ + εv̂) − ∇L(θ − εv̂)) / (2ε) · ‖v‖ with v̂ = v / ‖v‖; the truncation error is O(ε²) for a
+    smooth loss (ε²/6 · ∇⁴L[v̂, v̂, v̂] · ‖v‖: exact for a quadratic loss; a ReLU kink between θ ± εv̂ breaks that
+    locally), and rounding adds about u · ‖∇L‖ · ‖v‖ / ε (u the unit roundoff, 6e-8 in float32): for accurate
+    values use a float64 copy of the model. ``vectors``: ``{module: array}`` with each layer's weight
     shape; the result has the same keys. The weights are restored bit-exactly, and so is a pruned layer's
     effective ``module.weight`` (its forward pre-hook last set it from the perturbed weights). Cost: 2 gradient
     passes.
@@ -113,8 +115,9 @@ def fisher_diagonal(model, data, loss_fn=F.cross_entropy, chunk: int = 64) -> di
 
     Per-sample gradients come from each layer's inputs and output gradients (captured with hooks): for a Linear,
     ∂ℓ_i/∂W = g_i x_iᵀ so Σ_i (g_i x_iᵀ)² = (G²)ᵀ(X²) — one GEMM, no loop over samples; for a Conv2d,
-    ∂ℓ_i/∂W = g_i · unfold(x_i)ᵀ, computed in chunks of ``chunk`` samples (batched GEMMs). Plain (ungrouped)
-    convolutions. Cost: one backward per batch plus O(N · #weights).
+    ∂ℓ_i/∂W = g_i · unfold(x_i)ᵀ, computed in chunks of ``chunk`` samples (batched GEMMs), per group for a
+    grouped (e.g. depthwise) convolution, whose filters see only their group's input channels. Cost: one
+    backward per batch plus O(N · #weights).
     """
     layers = weight_layers(model)
     total = {m: np.zeros(weight_param(m).shape) for m in layers}
@@ -137,14 +140,18 @@ def fisher_diagonal(model, data, loss_fn=F.cross_entropy, chunk: int = 64) -> di
                     if g is None:
                         continue
                     if hasattr(m, "kernel_size"):
-                        g = g.reshape(g.shape[0], g.shape[1], -1)                       # (N, O, L)
+                        groups = getattr(m, "groups", 1)
+                        g = g.reshape(len(g), groups, g.shape[1] // groups, -1)            # (N, G, O/G, L)
                         for s in range(0, len(a), chunk):
-                            per_sample = g[s:s + chunk] @ unfold(a[s:s + chunk], m).transpose(0, 2, 1)
+                            patches = unfold(a[s:s + chunk], m)                             # (n, C·kh·kw, L)
+                            patches = patches.reshape(len(patches), groups, -1, patches.shape[-1])
+                            per_sample = g[s:s + chunk] @ patches.transpose(0, 1, 3, 2)     # (n, G, O/G, C/G·kh·kw)
                             total[m] += (per_sample.astype(np.float64) ** 2).sum(axis=0).reshape(total[m].shape)
                     elif g.ndim == 2:
                         total[m] += (g.astype(np.float64) ** 2).T @ (a.astype(np.float64) ** 2)
                     else:  # tokens: ∂ℓ_i/∂W = Σ_l g_il x_ilᵀ, summed before squaring
-                        per_sample = np.einsum("n...o,n...i->noi", g, a)
+                        per_sample = np.einsum("nlo,nli->noi", g.reshape(len(g), -1, g.shape[-1]),
+                                               a.reshape(len(a), -1, a.shape[-1]))
                         total[m] += (per_sample.astype(np.float64) ** 2).sum(axis=0)
                 count += len(y)
     finally:

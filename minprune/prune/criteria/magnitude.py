@@ -80,6 +80,7 @@ def fpgm_scores(weight: np.ndarray) -> np.ndarray:
     flat = np.reshape(weight, (weight.shape[0], -1)).astype(np.float64)
     squared = (flat ** 2).sum(axis=1)
     distances_sq = np.maximum(squared[:, None] + squared[None, :] - 2 * flat @ flat.T, 0.0)
+    np.fill_diagonal(distances_sq, 0.0)  # ‖F_i‖² + ‖F_i‖² − 2‖F_i‖² cancels only up to rounding; √ magnifies it
     return broadcast_channels(np.sqrt(distances_sq).sum(axis=1), weight.shape, 0)
 
 
