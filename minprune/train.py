@@ -93,6 +93,35 @@ def evaluate(model, loader, loss_fn=F.cross_entropy) -> Evaluation:
     return Evaluation(total_loss / count, correct / count)
 
 
+def recalibrate_batchnorm(model, loader, batches: int = 50) -> None:
+    """Re-estimate every BatchNorm's running mean and variance as the plain average over ``batches`` training
+    batches (no gradient, weights untouched).
+
+    Running statistics are exponential averages collected while the weights were still moving, so after a
+    short, fast training run — or after pruning changed what flows into a BatchNorm — they can disagree with
+    the current network and cost accuracy in eval mode. Setting the k-th batch's momentum to 1/k turns the
+    exponential average into the exact mean of the batch statistics (PyTorch's ``momentum=None``).
+    """
+    from .nn.layers import _BatchNorm
+
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    saved = [m.momentum for m in norms]
+    was_training = model.training
+    model.train()
+    try:
+        with no_grad():
+            for k, (x, _) in enumerate(loader):
+                if k == batches:
+                    break
+                for m in norms:
+                    m.momentum = 1.0 / (k + 1)
+                model(x)
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        model.train(was_training)
+
+
 def _progress(iterable, enabled: bool, **kwargs):
     if not enabled:
         return iterable

@@ -20,9 +20,9 @@ from minprune import data, models, optim, serialize, train
 RECIPES = {
     # name: (epochs, batch size, learning rate, momentum, weight decay, training samples (None = all 60 000))
     "lenet300_100": (20, 128, 0.05, 0.9, 5e-4, None),
-    "lenet5": (10, 128, 0.05, 0.9, 5e-4, None),
-    "resnet_mini": (3, 128, 0.05, 0.9, 5e-4, 20000),
-    "mobilenet_mini": (3, 128, 0.05, 0.9, 5e-4, 20000),
+    "lenet5": (4, 128, 0.05, 0.9, 5e-4, None),
+    "resnet_mini": (2, 128, 0.05, 0.9, 5e-4, 12000),
+    "mobilenet_mini": (3, 128, 0.05, 0.9, 5e-4, 12000),
 }
 
 
@@ -35,6 +35,7 @@ def make(name: str) -> float:
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=epochs)
     start = time.perf_counter()
     train.fit(model, loader, optimizer, epochs=epochs, scheduler=scheduler, progress=False)
+    train.recalibrate_batchnorm(model, loader)   # running statistics of the final weights (BatchNorm nets)
     test = train.evaluate(model, data.DataLoader(data.mnist("test"), batch_size=1000))
     print(f"{name}: test accuracy {test.accuracy:.4f}, loss {test.loss:.4f}, {time.perf_counter() - start:.0f} s")
     models.PRETRAINED_DIR.mkdir(exist_ok=True)
