@@ -116,6 +116,14 @@ EXERCISES = {
         "lesson": "06_schedules_and_finetuning.ipynb",
         "functions": [("minprune.prune.schedules", "polynomial_decay_sparsity")],
     },
+    "ex07": {
+        "file": "ex07_metrics.py",
+        "title": "Metrics and sparse storage: global sparsity, the CSR format, a CSR matrix product",
+        "lesson": "07_metrics_and_speed.ipynb",
+        "functions": [("minprune.metrics", "sparsity_of"),
+                      ("minprune.sparse", "csr_from_dense"),
+                      ("minprune.sparse", "csr_matmul")],
+    },
     "ex08": {
         "file": "ex08_dependencies.py",
         "title": "Dependency-aware pruning: a group's channel positions and the angular block importance",

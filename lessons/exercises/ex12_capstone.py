@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from minprune import nn
 from minprune.tensor import Tensor, no_grad
-from minprune.prune.base import current_value, nparams_to_prune, trainable_parameter
+from minprune.prune.base import current_value, nparams_to_prune, trainable_parameter, validate_amount
 from minprune.prune.criteria.activation import input_norms
 from minprune.prune.criteria.common import batches, capture, evaluation_mode
 from minprune.prune.criteria.hessian import layer_hessian, sparsegpt
