@@ -115,12 +115,10 @@ def _encode_weight(weight, fmt, blobs) -> dict:
         qmin, qmax = qrange(8, True)
         return {"q": blobs.add(quantize(matrix, scale, 0, qmin, qmax, axis=0).astype(np.int8)),
                 "scale": blobs.add(np.asarray(scale, np.float32))}
-    codebook = np.unique(weight[weight != 0])
-    if codebook.size > 256:
-        raise ValueError(f"deploy.export: deep_compression needs k-means-shared weights (≤ 256 distinct non-zero "
-                         f"values per layer), found {codebook.size}; run related.deep_compression first")
-    indices = np.where(weight != 0, np.searchsorted(codebook, weight), -1)
-    layer = dc.encode_layer(indices, codebook)
+    try:
+        layer = dc.encode_shared_weight(weight)
+    except ValueError as error:
+        raise ValueError(f"deploy.export: format 'deep_compression': {error}") from None
     return {"codebook": blobs.add(layer.codebook), "weight_lengths": blobs.add(layer.weight_lengths),
             "index_lengths": blobs.add(layer.index_lengths),
             "weights": blobs.add(np.frombuffer(layer.weights, np.uint8)),
@@ -128,13 +126,46 @@ def _encode_weight(weight, fmt, blobs) -> dict:
             "bits": [layer.weight_bits, layer.index_bits_used, layer.count]}
 
 
+def _is_chain(model) -> bool:
+    try:
+        for name, layer in _chain(model):
+            _describe(name, layer)
+        return True
+    except TypeError:
+        return False
+
+
+def _export_by_config(model, format, blobs) -> dict:
+    """A model class of ``minprune.models`` with a ``config()``: store the class, its config, and every
+    inference array by name (weights ≥ 2-D in ``format``, the rest dense)."""
+    from . import models
+    from .metrics import inference_arrays
+
+    if not hasattr(model, "config") or getattr(models, type(model).__name__, None) is not type(model):
+        raise TypeError(f"deploy.export: {type(model).__name__} is neither a chain of supported layers nor a "
+                        "minprune.models class with a config() method")
+    arrays = {}
+    for name, array in inference_arrays(model).items():
+        array = np.asarray(array, dtype=np.float32)
+        arrays[name] = _encode_weight(array, format, blobs) if array.ndim >= 2 else {"dense": blobs.add(array)}
+        arrays[name]["shape"] = list(array.shape)
+    return {"class": type(model).__name__, "config": model.config(), "arrays": arrays}
+
+
 def export(model, path, format: str = "dense") -> Path:
     """Write ``model`` (eval-mode values; pruning masks applied) to ``path`` in ``format``; returns the path.
-    Written to a temporary file in the same folder, then renamed, so a failure leaves nothing half-written."""
+    Chains of layers are described layer by layer; ``minprune.models`` classes with a ``config()`` (e.g. a
+    structurally pruned MobileNetMini) by class, config and named arrays. Written to a temporary file in the
+    same folder, then renamed, so a failure leaves nothing half-written."""
     if format not in FORMATS:
         raise ValueError(f"deploy.export: format must be one of {FORMATS}, got {format!r}")
-    blobs, architecture = _Blobs(), []
-    for name, layer in _chain(model):
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"deploy.export: the folder {str(folder)!r} of {str(path)!r} does not exist")
+    blobs = _Blobs()
+    architecture = [] if _is_chain(model) else _export_by_config(model, format, blobs)
+    for name, layer in _chain(model) if isinstance(architecture, list) else ():
         entry = _describe(name, layer)
         if entry["type"] in ("Linear", "Conv2d"):
             entry["weight"] = _encode_weight(_effective(layer, "weight"), format, blobs)
@@ -149,8 +180,7 @@ def export(model, path, format: str = "dense") -> Path:
     header = {"magic": MAGIC, "version": VERSION, "format": format, "architecture": architecture}
     arrays = blobs.arrays()
     arrays["header"] = np.frombuffer(json.dumps(header, separators=(",", ":")).encode(), dtype=np.uint8)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -180,13 +210,19 @@ def _decode_weight(archive, spec, shape, fmt, path, field) -> np.ndarray:
         weight = _take(archive, spec["dense"], path, field)
     elif fmt == "sparse":
         values, col_idx, row_ptr = (_take(archive, spec[k], path, f"{field}.{k}") for k in ("values", "col_idx", "row_ptr"))
-        if len(row_ptr) != rows + 1 or (col_idx.size and col_idx.max() >= cols):
+        if (len(row_ptr) != rows + 1 or row_ptr[0] != 0 or np.any(np.diff(row_ptr) < 0)
+                or row_ptr[-1] != len(values) or len(col_idx) != len(values)
+                or (col_idx.size and (col_idx.min() < 0 or col_idx.max() >= cols))):
             raise DeployError(f"{path}: field {field!r}: CSR arrays do not match the shape {tuple(shape)} in the JSON")
         weight = np.zeros((rows, cols), np.float32)
         weight[np.repeat(np.arange(rows), np.diff(row_ptr)), col_idx] = values
     elif fmt == "int8":
         q = _take(archive, spec["q"], path, f"{field}.q").astype(np.float32)
-        weight = q * _take(archive, spec["scale"], path, f"{field}.scale")[:, None]
+        scale = _take(archive, spec["scale"], path, f"{field}.scale")
+        if q.shape != (rows, cols) or scale.shape != (rows,):
+            raise DeployError(f"{path}: field {field!r}: int8 values {q.shape} and scales {scale.shape} do not match "
+                              f"the shape {tuple(shape)} in the JSON")
+        weight = q * scale[:, None]
     else:
         weight_bits, index_bits, count = spec["bits"]
         layer = dc.EncodedLayer(tuple(shape), _take(archive, spec["codebook"], path, field),
@@ -194,7 +230,10 @@ def _decode_weight(archive, spec, shape, fmt, path, field) -> np.ndarray:
                                 _take(archive, spec["index_lengths"], path, field),
                                 _take(archive, spec["weights"], path, field).tobytes(), weight_bits,
                                 _take(archive, spec["index"], path, field).tobytes(), index_bits, count)
-        weight = dc.decode_layer(layer)
+        try:
+            weight = dc.decode_layer(layer)
+        except (IndexError, ValueError) as error:
+            raise DeployError(f"{path}: field {field!r}: the Huffman streams do not decode ({error})") from error
     if weight.size != rows * cols:
         raise DeployError(f"{path}: field {field!r} has {weight.size} values, the JSON shape {tuple(shape)} needs "
                           f"{rows * cols}")
@@ -212,10 +251,15 @@ def _build(entry, archive, fmt, path):
         shape = layer.weight.shape
     elif kind in ("BatchNorm1d", "BatchNorm2d"):
         layer = getattr(nn, kind)(entry["features"], eps=entry["eps"])
-        for key in ("weight", "bias"):
-            setattr(layer, key, Parameter(_take(archive, entry[key], path, f"{field}.{key}").copy()))
-        for key in ("running_mean", "running_var"):
-            layer._buffers[key] = _take(archive, entry[key], path, f"{field}.{key}").copy()
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            value = _take(archive, entry[key], path, f"{field}.{key}").copy()
+            if value.shape != (entry["features"],):
+                raise DeployError(f"{path}: field '{field}.{key}' has shape {value.shape}, the JSON says "
+                                  f"({entry['features']},)")
+            if key in ("weight", "bias"):
+                setattr(layer, key, Parameter(value))
+            else:
+                layer._buffers[key] = value
         return layer
     elif kind in ("MaxPool2d", "AvgPool2d"):
         return getattr(nn, kind)(entry["kernel"], entry["stride"], entry["padding"])
@@ -231,7 +275,10 @@ def _build(entry, archive, fmt, path):
         raise DeployError(f"{path}: field 'architecture' has an unknown layer type {kind!r}")
     layer.weight = Parameter(_decode_weight(archive, entry["weight"], shape, fmt, path, f"{field}.weight"))
     if entry["bias"]:
-        layer.bias = Parameter(_take(archive, entry["bias_data"], path, f"{field}.bias").astype(np.float32))
+        bias = _take(archive, entry["bias_data"], path, f"{field}.bias")
+        if bias.shape != (entry["out"],):
+            raise DeployError(f"{path}: field '{field}.bias' has shape {bias.shape}, the JSON says ({entry['out']},)")
+        layer.bias = Parameter(bias.astype(np.float32))
     return layer
 
 
@@ -241,7 +288,11 @@ def load(path) -> nn.Sequential:
     a step, scale/2, of its value); for "deep_compression" exactly those of the k-means-shared model."""
     path = Path(path)
     try:
-        archive = dict(np.load(path, allow_pickle=False))
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):            # a bare .npy array, not an archive
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded:
+            archive = {key: loaded[key] for key in loaded.files}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
@@ -252,6 +303,8 @@ def load(path) -> nn.Sequential:
         header = json.loads(archive["header"].tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DeployError(f"{path}: field 'header' is not valid JSON ({error})") from error
+    if not isinstance(header, dict):
+        raise DeployError(f"{path}: field 'header' is not a JSON object")
     if header.get("magic") != MAGIC:
         raise DeployError(f"{path}: field 'magic' is {header.get('magic')!r}, expected {MAGIC!r}")
     if header.get("version") != VERSION:
@@ -259,9 +312,46 @@ def load(path) -> nn.Sequential:
     fmt = header.get("format")
     if fmt not in FORMATS:
         raise DeployError(f"{path}: field 'format' is {fmt!r}, expected one of {FORMATS}")
-    layers = {entry.get("name", str(i)).replace(".", "_"): _build(entry, archive, fmt, path)
-              for i, entry in enumerate(header["architecture"])}
+    architecture = header.get("architecture")
+    if isinstance(architecture, dict):
+        return _load_by_config(architecture, archive, fmt, path)
+    if not isinstance(architecture, list):
+        raise DeployError(f"{path}: field 'architecture' is missing or not a list")
+    layers = {}
+    for i, entry in enumerate(architecture):
+        name = str(entry.get("name", i)) if isinstance(entry, dict) else str(i)
+        try:
+            layers[name.replace(".", "_")] = _build(entry, archive, fmt, path)
+        except DeployError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise DeployError(f"{path}: field 'architecture[{i}]' (layer {name!r}) is malformed: "
+                              f"{type(error).__name__}: {error}") from error
     return nn.Sequential(layers).eval()
+
+
+def _load_by_config(architecture, archive, fmt, path):
+    """Rebuild a ``minprune.models`` class from its stored config and named arrays."""
+    from . import models
+
+    cls = getattr(models, str(architecture.get("class", "")), None)
+    if not isinstance(cls, type) or not hasattr(cls, "config"):
+        raise DeployError(f"{path}: field 'architecture.class' is {architecture.get('class')!r}, not a minprune model")
+    try:
+        model = cls(**architecture["config"])
+        state = {name: (_decode_weight(archive, spec, tuple(spec["shape"]), fmt, path, name)
+                        if len(spec["shape"]) >= 2 else _take(archive, spec["dense"], path, name))
+                 for name, spec in architecture["arrays"].items()}
+    except (KeyError, TypeError) as error:
+        raise DeployError(f"{path}: field 'architecture' is malformed: {type(error).__name__}: {error}") from error
+    for name, value in model.state_dict().items():
+        if name.endswith("num_batches_tracked"):   # bookkeeping, not stored for inference
+            state.setdefault(name, value)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise DeployError(f"{path}: field 'architecture.arrays' does not match {cls.__name__}: {error}") from error
+    return model.eval()
 
 
 def to_torch_state_dict(model) -> dict:

@@ -42,7 +42,7 @@ from .tensor import Tensor, no_grad
 #: Layer types whose ``weight`` counts as "the weights" for sparsity and MACs.
 WEIGHTED_LAYERS = (nn.Linear, nn.Conv2d, SparseLinear)
 #: Storage formats understood by :func:`model_size_bytes`.
-FORMATS = ("dense", "csr", "bitmask", "compact")
+FORMATS = ("dense", "csr", "bitmask", "compact", "int8", "deep_compression")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -244,6 +244,9 @@ def model_size_bytes(model: Module, format: str = "dense", dtype=np.float32) -> 
       than dense only past 50 % sparsity in float32;
     - ``"bitmask"``: 1 bit per entry (rounded up to whole bytes per array) + nnz · value bytes
       (:func:`minprune.sparse.bitmask_nbytes`);
+    - ``"int8"``: 1 byte per weight + a float32 scale per output row (symmetric per-channel, as ``deploy``);
+    - ``"deep_compression"``: the Huffman-coded k-means-shared weights with relative indices
+      (:func:`minprune.related.deep_compression.encode_shared_weight`; the weights must be shared already);
     - ``"compact"``: the dense size of ``compact(model)`` — structured zeros (whole neurons, filters, channels)
       cut out; unstructured zeros stay and still cost their bytes. Raises TypeError for models that
       :func:`minprune.prune.compact` cannot handle.
@@ -265,8 +268,13 @@ def model_size_bytes(model: Module, format: str = "dense", dtype=np.float32) -> 
             total += array.size * value_bytes
         elif format == "csr":
             total += csr_nbytes(array.shape[0], int(np.count_nonzero(array)), value_bytes)
-        else:
+        elif format == "bitmask":
             total += bitmask_nbytes(array.size, int(np.count_nonzero(array)), value_bytes)
+        elif format == "int8":
+            total += array.size + 4 * array.shape[0]   # 1 byte per weight + one float32 scale per output row
+        else:
+            from .related.deep_compression import encode_shared_weight
+            total += encode_shared_weight(array).nbytes  # Huffman streams + codebook + code lengths
     return total
 
 

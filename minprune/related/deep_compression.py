@@ -156,6 +156,19 @@ def encode_layer(indices: np.ndarray, codebook: np.ndarray, index_bits: int = 5)
                         index_lengths.astype(np.uint8), weights, weight_bits, index, index_bits_used, stored.size)
 
 
+def encode_shared_weight(weight: np.ndarray, index_bits: int = 5) -> EncodedLayer:
+    """Encode a weight array that already holds shared values (after :func:`kmeans_quantize`): the codebook is
+    its distinct non-zero values (sorted; at most 256, so an index fits a byte), zeros are the pruned entries.
+    What ``deploy.export(format="deep_compression")`` stores for each weight."""
+    weight = np.asarray(weight, dtype=np.float32)
+    codebook = np.unique(weight[weight != 0])
+    if codebook.size > 256:
+        raise ValueError(f"encode_shared_weight: needs k-means-shared weights (at most 256 distinct non-zero "
+                         f"values), found {codebook.size}; run related.deep_compression (or kmeans_quantize) first")
+    indices = np.where(weight != 0, np.searchsorted(codebook, weight), -1)
+    return encode_layer(indices, codebook, index_bits)
+
+
 def decode_layer(layer: EncodedLayer) -> np.ndarray:
     """The weight array back from an :class:`EncodedLayer` (pruned entries 0, others their shared value)."""
     k = len(layer.codebook)
@@ -177,6 +190,7 @@ def fine_tune_codebooks(model, quantized: dict, loader, lr: float = 1e-3, steps:
     weights' gradients; weights are then re-set from the codebook, so sharing and zeros are preserved.
     ``quantized``: ``{name: (codebook, indices)}``, updated in place."""
     modules = dict(model.named_modules())
+    was_training = model.training
     model.train()
     step = 0
     while step < steps:
@@ -192,6 +206,7 @@ def fine_tune_codebooks(model, quantized: dict, loader, lr: float = 1e-3, steps:
             if step >= steps:
                 break
     model.zero_grad()
+    model.train(was_training)
 
 
 @dataclass

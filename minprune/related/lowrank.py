@@ -91,6 +91,9 @@ def factorize(model, rank=None, energy=None, layers=None):
     for name, layer in candidates:
         if name not in chosen:
             continue
+        full_rank = min(layer.weight.shape[0], int(np.prod(layer.weight.shape[1:])))
+        if layers is None and rank is not None and rank >= full_rank:
+            continue                       # a rank this large cannot make this layer smaller
         replacement = (factorize_linear if isinstance(layer, nn.Linear) else factorize_conv)(layer, rank, energy)
         before = sum(p.size for p in layer.parameters())
         after = sum(p.size for p in replacement.parameters())

@@ -48,8 +48,14 @@ def _within(arch, budget):
 
 def random_search(train_eval, n: int = 10, budget: int | None = None, rng=None, **space) -> list:
     """Evaluate ``n`` random architectures within ``budget`` parameters; returns dicts (architecture,
-    parameters, accuracy) in evaluation order."""
+    parameters, accuracy) in evaluation order. ``space``: ``widths=`` and ``depths=`` to sample from. A budget
+    that no architecture of the space fits raises ValueError (instead of sampling forever)."""
     rng = rng if rng is not None else np.random.default_rng(0)
+    widths, depths = space.get("widths", (16, 32, 64, 128, 256)), space.get("depths", (1, 2, 3))
+    smallest = min(mlp_parameters((min(widths),) * d) for d in depths)   # parameters grow with every width
+    if budget is not None and smallest > budget:
+        raise ValueError(f"random_search: budget={budget} parameters admits no architecture of the search space "
+                         f"(the smallest has {smallest})")
     results = []
     while len(results) < n:
         arch = sample_architecture(rng, **space)
@@ -62,15 +68,16 @@ def regularized_evolution(train_eval, cycles: int = 10, population_size: int = 6
                           budget: int | None = None, rng=None, **space) -> list:
     """Aging evolution: returns every evaluated architecture (the initial population, then one child per cycle)."""
     rng = rng if rng is not None else np.random.default_rng(0)
+    widths, max_depth = space.get("widths", (16, 32, 64, 128, 256)), max(space.get("depths", (1, 2, 3)))
     history = random_search(train_eval, population_size, budget, rng, **space)
     population = list(history)
     for _ in range(cycles):
         sample = [population[i] for i in rng.choice(len(population), size=min(sample_size, len(population)),
                                                      replace=False)]
         parent = max(sample, key=lambda r: r["accuracy"])
-        child = mutate(parent["architecture"], rng, widths=space.get("widths", (16, 32, 64, 128, 256)))
-        while not _within(child, budget):
-            child = mutate(parent["architecture"], rng, widths=space.get("widths", (16, 32, 64, 128, 256)))
+        child = mutate(parent["architecture"], rng, widths, max_depth)
+        while not _within(child, budget):        # the parent is within budget, so some mutation is too
+            child = mutate(parent["architecture"], rng, widths, max_depth)
         result = {"architecture": child, "parameters": mlp_parameters(child), "accuracy": train_eval(child)}
         population.append(result)
         population.pop(0)                  # the oldest dies, however good: the "regularization"

@@ -58,18 +58,28 @@ def dequantize(q, scale, zero_point, axis=None) -> np.ndarray:
 
 
 def fake_quantize(x, scale, zero_point, qmin: int, qmax: int, axis=None):
-    """Quantize then dequantize (as ``torch.fake_quantize_per_tensor_affine`` / ``_per_channel_affine``).
+    """Quantize then dequantize, exactly as ``torch.fake_quantize_per_tensor_affine`` /
+    ``torch.fake_quantize_per_channel_affine`` compute it:
+
+        q = clamp(nearbyint(x · (1/s)) + z, q_min, q_max),        out = (q − z) · s
+
+    in the input's precision (float32 for float32 inputs, like PyTorch's kernel, whose scale is a float32;
+    float64 for float64 inputs), so the outputs agree bit for bit — :func:`quantize` works in float64 and can
+    differ from this in the last bit of a product.
 
     On a Tensor it is an autograd op with the straight-through estimator (Bengio et al. 2013; Jacob et al.
-    2018): the gradient passes unchanged where round(x/s) + z lies inside [qmin, qmax] and is 0 where it was
-    clamped — what quantization-aware training needs. On an array it returns an array.
+    2018): the gradient passes unchanged where nearbyint(x/s) + z lies inside [qmin, qmax] and is 0 where it
+    was clamped — what quantization-aware training needs. On an array it returns an array.
     """
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    q = quantize(data, scale, zero_point, qmin, qmax, axis)
-    out = dequantize(q, scale, zero_point, axis).astype(data.dtype if data.dtype.kind == "f" else np.float32)
+    dtype = data.dtype if data.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    data = data.astype(dtype, copy=False)
+    scale = _per_axis(scale, data, axis).astype(dtype)
+    zero = _per_axis(zero_point, data, axis).astype(dtype)
+    unclamped = np.rint(data * (dtype.type(1) / scale)) + zero
+    out = (np.clip(unclamped, qmin, qmax) - zero) * scale
     if not isinstance(x, Tensor):
         return out
-    unclamped = np.rint(data.astype(np.float64) * (1.0 / _per_axis(scale, data, axis))) + _per_axis(zero_point, data, axis)
     inside = (unclamped >= qmin) & (unclamped <= qmax)
     return x._result(out, (x,), lambda g: (g * inside,), "fake_quantize")
 

@@ -1,0 +1,17 @@
+"""Mistake: forgetting the absolute value — `(t ** n).sum()` — so for n = 1 a channel's positive and negative
+weights cancel and a large channel looks small."""
+import numpy as np
+
+from minprune.prune.base import nparams_to_prune
+
+
+def ln_structured_mask(t, amount, n=2, dim=0):
+    t = np.asarray(t)
+    dim = dim % t.ndim
+    flat = np.moveaxis(t, dim, 0).reshape(t.shape[dim], -1)
+    norms = flat.max(axis=1) if n == np.inf else (flat ** n).sum(axis=1)
+    keep = np.ones(t.shape[dim], dtype=np.float32)
+    keep[np.argsort(norms, kind="stable")[:nparams_to_prune(amount, t.shape[dim])]] = 0
+    shape = [1] * t.ndim
+    shape[dim] = -1
+    return np.broadcast_to(keep.reshape(shape), t.shape).astype(np.float32)
