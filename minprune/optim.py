@@ -90,7 +90,7 @@ def sgd_step(param: np.ndarray, grad: np.ndarray, state: dict, lr: float, moment
             buf = state["momentum_buffer"] = np.array(d, copy=True)
         else:
             buf *= momentum
-            buf += (1 - dampening) * d
+            buf += (1 - dampening) * d if dampening else d  # no temporary when there is no dampening
         d = d + momentum * buf if nesterov else buf
     param -= lr * d
     # END SOLUTION
