@@ -197,7 +197,10 @@ class DynamicSparseTraining(Callback):
     def update_layer(self, module, name: str, fraction: float):
         param = _orig(module, name)
         mask = current_mask(module, name).ravel()
-        k = round(fraction * int(mask.sum()))
+        active = int(mask.sum())
+        # a layer can regrow only where it has room: a dense layer (Erdős–Rényi makes small layers dense) has
+        # none and is left as it is, instead of dropping weights it cannot grow back
+        k = min(round(fraction * active), mask.size - active)
         if k == 0:
             return
         new_mask, grown = drop_and_grow(mask, param.data.ravel(), self.grow_scores(module, name).ravel(), k)

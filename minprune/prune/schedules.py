@@ -141,9 +141,9 @@ class Steps(PruningSchedule):
             _validate_sparsity(level, f"levels[{i}]")
         if any(b < a for a, b in zip(levels, levels[1:])):
             raise ValueError(f"Steps levels must not decrease, got {levels}")
-        _validate_steps(begin_step, begin_step + every * (len(levels) - 1), max(every, 1), allow_forever=False)
-        if every <= 0:
+        if every <= 0:  # checked first: a negative `every` would otherwise be reported as end_step < begin_step
             raise ValueError(f"every should be > 0, got {every}")
+        _validate_steps(begin_step, begin_step + every * (len(levels) - 1), every, allow_forever=False)
         self.levels, self.every, self.begin_step = levels, every, begin_step
         self.end_step, self.frequency = begin_step + every * (len(levels) - 1), every
 
@@ -241,6 +241,8 @@ class Pruner(Callback):
         should_prune, sparsity = self.schedule(step)
         if not should_prune and step != self.schedule.end_step:
             return
+        if self.history and self.history[-1][0] == step:
+            return  # a second fit() begins at the step the first one ended on, which was already handled
         scores = None if self.criterion is None else self.criterion(self.model)
         prune_to_sparsity(self.parameters, sparsity, scores, self.scope, self.structured, self.dim)
         self.history.append((step, sparsity))

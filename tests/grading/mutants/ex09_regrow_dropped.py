@@ -1,0 +1,15 @@
+"""Mistake: drops first, then grows among every position inactive *after* dropping, so a just-dropped weight
+with a large grow score comes straight back (RigL and SET exclude them)."""
+import numpy as np
+
+
+def drop_and_grow(mask, weight, grow_scores, k):
+    active = np.flatnonzero(mask)
+    dropped = active[np.argsort(np.abs(weight[active]), kind="stable")[:k]]
+    new_mask = np.array(mask, dtype=np.float32)
+    new_mask[dropped] = 0.0
+    candidates = np.asarray(grow_scores, dtype=np.float64).copy()
+    candidates[new_mask > 0] = -np.inf
+    grown = np.argsort(-candidates, kind="stable")[:k]
+    new_mask[grown] = 1.0
+    return new_mask, grown
