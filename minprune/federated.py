@@ -111,6 +111,8 @@ def local_update(model, dataset, steps: int, lr: float, batch_size: int, rng, lo
 def topk_with_feedback(update: dict, residual: dict, fraction: float) -> tuple:
     """Keep the ``fraction`` largest-|value| entries of each tensor of update + residual; return (sent, new
     residual) — the error feedback that makes top-k converge."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"topk_with_feedback: fraction must be in (0, 1], got {fraction!r}")
     sent, kept = {}, {}
     for key, value in update.items():
         total = value + residual.get(key, 0.0)
@@ -129,9 +131,8 @@ def update_bytes(update: dict, scheme: str, masks: dict | None = None) -> int:
     (``sparse.BitmaskMatrix``); "pruned" only the values at unmasked positions (the mask is shared)."""
     if scheme == "dense":
         return int(sum(4 * v.size for v in update.values()))
-    if scheme == "topk":
-        return int(sum(BitmaskMatrix.from_dense(v.reshape(v.shape[0], -1) if v.ndim > 1 else v[None]).nbytes
-                       for v in update.values()))
+    if scheme == "topk":  # values travel as float32 whatever the training dtype, as in "dense"
+        return int(sum(BitmaskMatrix.from_dense(np.asarray(v, dtype=np.float32)).nbytes for v in update.values()))
     if scheme == "pruned":
         masks = masks or {}
         return int(sum(4 * (int(masks[k].sum()) if k in masks else v.size) for k, v in update.items()))

@@ -151,15 +151,31 @@ class MultiheadAttention(Module):
             mask = causal if mask is None else mask + causal
         return None if mask is None else mask.astype(dtype)
 
-    def remove_heads(self, heads):
-        """Delete ``heads`` (indices) in place: their rows of the q, k, v projections and their columns of
-        ``out_proj`` go; outputs equal those of the model with those heads gated to 0."""
-        heads = np.unique(np.asarray(heads, dtype=np.int64))
-        h, d = self.num_heads, self.head_dim
+    def check_heads(self, heads) -> np.ndarray:
+        """Validate head indices for :meth:`remove_heads` without changing anything; returns them unique, sorted.
+        Integers in [0, H − 1], at least one head kept, and no pruning mask on the projections."""
+        heads = np.asarray(heads)
+        if heads.size and heads.dtype.kind not in "iu":
+            raise TypeError(f"remove_heads: head indices must be integers, got {heads.tolist()}")
+        heads = np.unique(heads.astype(np.int64))
+        h = self.num_heads
         if heads.size and (heads.min() < 0 or heads.max() >= h):
             raise ValueError(f"remove_heads: head indices must be in [0, {h - 1}], got {heads.tolist()}")
         if heads.size >= h:
             raise ValueError(f"remove_heads: cannot remove all {h} heads")
+        masked = [f"{prefix}{name}" for prefix, module in (("", self), ("out_proj.", self.out_proj))
+                  for name in module._parameters if name.endswith("_orig")]
+        if masked:  # the mask and the pruning hook would keep the old shape and overwrite the new weights
+            raise ValueError(f"remove_heads: {masked} carry a pruning mask; make it permanent first "
+                             "(prune.remove(module, name)), then remove heads")
+        return heads
+
+    def remove_heads(self, heads):
+        """Delete ``heads`` (indices) in place: their rows of the q, k, v projections and their columns of
+        ``out_proj`` go; outputs equal those of the model with those heads gated to 0. Bad indices (see
+        :meth:`check_heads`) raise before anything changes."""
+        heads = self.check_heads(heads)
+        h, d = self.num_heads, self.head_dim
         keep = np.setdiff1d(np.arange(h), heads)
         columns = (keep[:, None] * d + np.arange(d)[None, :]).ravel()             # within one projection
         rows = np.concatenate([columns + i * h * d for i in range(3)])

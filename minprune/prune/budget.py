@@ -4,8 +4,10 @@ on this machine, multiply-accumulates.
 :func:`fit_budget` is a **greedy, sensitivity-guided** width search over the pruning groups of
 :class:`~minprune.prune.graph.DependencyGraph` (in the spirit of NetAdapt, Yang et al. 2018): at every step it
 tries removing a slice (``step`` of the remaining channels) from each group, measures the accuracy on a small
-validation batch, and keeps the candidate that loses the least accuracy per MAC saved — until every budget
-holds. Then it fine-tunes. If even the narrowest model it can reach misses the budget, it says so.
+validation batch, and keeps the candidate that loses the least accuracy per unit saved — per byte of weights
+while the file is over its budget, per multiply-accumulate otherwise (MACs stand in for latency, which is too
+noisy to rank candidates by) — until every budget holds. Then it fine-tunes. If even the narrowest model it can
+reach misses the budget, it says so.
 """
 from __future__ import annotations
 
@@ -66,6 +68,9 @@ def fit_budget(model, data, max_bytes=None, max_latency_ms=None, max_flops=None,
     """
     if max_bytes is None and max_latency_ms is None and max_flops is None:
         raise ValueError("fit_budget: give at least one of max_bytes, max_latency_ms, max_flops")
+    for name, value in (("max_bytes", max_bytes), ("max_latency_ms", max_latency_ms), ("max_flops", max_flops)):
+        if value is not None and not (isinstance(value, (int, float, np.number)) and value > 0):
+            raise ValueError(f"fit_budget: {name} must be a positive number, got {value!r}")
     x, y = data
     current = copy.deepcopy(model).eval()
     measured = _measure(current, x, max_bytes, max_latency_ms, max_flops, repeats)
@@ -75,12 +80,14 @@ def fit_budget(model, data, max_bytes=None, max_latency_ms=None, max_flops=None,
             break
         groups = [g for g in DependencyGraph(current, x).groups() if g.prunable]
         best, best_score = None, -np.inf
-        base_accuracy, base_macs = history[-1]["accuracy"], measured["macs"]
+        # what to save: bytes while the file is too large, else MACs (also the proxy for latency)
+        resource = "bytes" if max_bytes is not None and measured["bytes"] > max_bytes else "macs"
+        base_accuracy, base_cost = history[-1]["accuracy"], _cost(current, x, resource)
         for index in range(len(groups)):
             candidate = _narrowed(current, x, index, step)
             if candidate is None:
                 continue
-            saved = base_macs - metrics.flops(candidate, (1,) + tuple(x.shape[1:])).dense
+            saved = base_cost - _cost(candidate, x, resource)
             score = -(base_accuracy - _accuracy(candidate, x, y)) / max(saved, 1)
             if score > best_score:
                 best, best_score = candidate, score
@@ -96,6 +103,13 @@ def fit_budget(model, data, max_bytes=None, max_latency_ms=None, max_flops=None,
         fine_tune(current)
         history[-1]["accuracy_after_fine_tune"] = _accuracy(current, x, y)
     return current, {"history": history, "final": history[-1], "dense": history[0]}
+
+
+def _cost(model, x, resource: str) -> int:
+    """Bytes of the dense weights (what the exported file grows with) or MACs for one input like ``x[:1]``."""
+    if resource == "bytes":
+        return metrics.model_size_bytes(model, "dense")
+    return metrics.flops(model, (1,) + tuple(x.shape[1:])).dense
 
 
 def _accuracy(model, x, y) -> float:

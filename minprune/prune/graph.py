@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import nn
 from ..nn.module import Parameter
-from ..tensor import Tensor
+from ..tensor import Tensor, is_grad_enabled
 from .base import trainable_parameter
 
 _PASS_THROUGH_OPS = {"relu", "leaky_relu", "sigmoid", "tanh", "gelu", "dropout", "max_pool2d", "avg_pool2d",
@@ -93,10 +93,12 @@ class Member:
 
 
 class Group:
-    """Channels that must be removed together, with every member that holds them."""
+    """Channels that must be removed together, with every member that holds them, and the ops that tie them."""
 
-    def __init__(self, size: int, members: list, prunable: bool, reason: str = ""):
+    def __init__(self, size: int, members: list, prunable: bool, reason: str = "", ties=()):
         self.size, self.members, self.prunable, self.reason = size, members, prunable, reason
+        self.ties = list(ties)     # the elementwise ops (residual adds, …) that merged channel spaces
+        self._graph_members = []   # every member of the traced graph: pruning shifts offsets that follow
 
     def __iter__(self):
         return iter(self.members)
@@ -106,7 +108,20 @@ class Group:
 
     def __repr__(self):
         head = f"Group of {self.size} channels" + ("" if self.prunable else f" (not prunable: {self.reason})")
-        return head + "".join(f"\n  {m!r}" for m in self.members)
+        rows = []   # one row per layer and dim: "bn1.weight/bias/running_mean/running_var dim 0: …"
+        for m in self.members:
+            if rows and rows[-1][0].module is m.module and (rows[-1][0].dim, rows[-1][0].offset,
+                                                              rows[-1][0].block) == (m.dim, m.offset, m.block):
+                rows[-1][1].append(m.param)
+            else:
+                rows.append((m, [m.param]))
+        lines = []
+        for m, params in rows:
+            where = m.module_name + ("." + "/".join(params) if params != [None] else "")
+            span = "" if (m.offset, m.block) == (0, 1) else f" (offset {m.offset}, block {m.block})"
+            lines.append(f"\n  {where} dim {m.dim}{span}: {m.role}")
+        tied = f"\n  tied by: {', '.join(self.ties)}" if self.ties else ""
+        return head + "".join(lines) + tied
 
     def prune(self, indices):
         """Remove channels ``indices`` (group numbering) from every member, in place; the rest keep their order.
@@ -118,20 +133,34 @@ class Group:
             raise ValueError(f"channel indices must be in [0, {self.size - 1}], got {indices.tolist()}")
         if indices.size >= self.size:
             raise ValueError(f"cannot prune all {self.size} channels of a group (the network would be cut)")
+        # A parameter can hold several segments (a concatenation of a group with itself): delete them in one go.
+        by_array = {}
         for member in self.members:
-            _remove(member, member.indices_of(indices))
+            by_array.setdefault((id(member.module), member.param, member.dim), []).append(member)
+        for (_, _, dim), members in by_array.items():
+            idx = np.concatenate([m.indices_of(indices) for m in members])
+            _remove(members[0], idx)
+            # Members of *other* groups reading the same parameter after these segments (a concatenation's
+            # later inputs) now start earlier: shift their offsets by the positions removed before them.
+            for other in self._graph_members:
+                if other.module is members[0].module and (other.param, other.dim) == (members[0].param, dim):
+                    other.offset -= int(np.count_nonzero(idx < other.offset))
         self.size -= indices.size
 
 
 def _remove(member: Member, idx: np.ndarray):
     """Delete ``idx`` along the member's dim from its parameter (and, while pruned, from ``_orig`` and ``_mask``)."""
     module, dim, name = member.module, member.dim, member.param
+    if name is None:                         # a parameter-free layer (BatchNorm without γ, β or statistics)
+        module.num_features -= len(idx)
+        return
     if name in module._buffers:
         module._buffers[name] = np.delete(module._buffers[name], idx, axis=dim)
     else:
         pruned = name + "_orig" in module._parameters
         key = name + "_orig" if pruned else name
-        module._parameters[key] = Parameter(np.delete(module._parameters[key].data, idx, axis=dim))
+        old = module._parameters[key]
+        module._parameters[key] = Parameter(np.delete(old.data, idx, axis=dim), requires_grad=old.requires_grad)
         if pruned:
             mask = module._buffers[name + "_mask"] = np.delete(module._buffers[name + "_mask"], idx, axis=dim)
             module.__dict__[name] = module._parameters[key] * mask
@@ -139,6 +168,11 @@ def _remove(member: Member, idx: np.ndarray):
 
 
 def _update_sizes(module):
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        arrays = [a for a in (module._parameters.get("weight"), module._parameters.get("weight_orig"),
+                              module._buffers.get("running_mean")) if a is not None]
+        module.num_features = len(arrays[0].data if isinstance(arrays[0], Tensor) else arrays[0])
+        return
     weight = trainable_parameter(module, "weight")
     if isinstance(module, nn.Linear):
         module.out_features, module.in_features = weight.shape
@@ -148,8 +182,6 @@ def _update_sizes(module):
             module.groups = module.in_channels = weight.shape[0]
         else:
             module.in_channels = weight.shape[1]
-    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        module.num_features = len(module.running_mean if module.running_mean is not None else weight.data)
 
 
 class DependencyGraph:
@@ -171,8 +203,12 @@ class DependencyGraph:
         self._trace(example_input)
 
     # ------------------------------------------------------------------ tracing
-    def _module_of(self, node) -> str:
-        return self._op_module.get(id(node), "?")
+    def _describe(self, module) -> str:
+        if module is None:
+            return "an unknown place"
+        name = self.names.get(id(module), "?")
+        kind = type(module).__name__
+        return f"module {name!r} ({kind})" if name else f"the forward of the model itself ({kind})"
 
     def _param(self, node):
         """The (module, name) of a weight/bias node: a Parameter, or a pruned weight orig · mask."""
@@ -185,14 +221,16 @@ class DependencyGraph:
         return None
 
     def _trace(self, example_input):
+        if not is_grad_enabled():
+            raise ValueError("DependencyGraph reads the autograd graph of one forward pass: build it outside "
+                             "`with no_grad():`")
         x = Tensor(np.asarray(example_input.data if isinstance(example_input, Tensor) else example_input),
                    requires_grad=True)
-        self._op_module = {}
-        handles = []
+        calls, handles = [], []
 
         def remember(module, inputs, output):
             if isinstance(output, Tensor):
-                self._op_module.setdefault(id(output), self.names.get(id(module), "?"))
+                calls.append((module, {id(t) for t in inputs if isinstance(t, Tensor)}, output))
 
         for module in self.model.modules():
             handles.append(module.register_forward_hook(remember))
@@ -204,6 +242,19 @@ class DependencyGraph:
             self.model.train(was_training)
             for h in handles:
                 h.remove()
+        if not isinstance(output, Tensor):
+            raise ValueError(f"DependencyGraph: the model must return one Tensor, got {type(output).__name__}")
+        # Which module ran each op: the innermost module whose forward created it. Forward hooks fire inner
+        # modules first, so walking back from each module's output to its inputs, the first claim wins.
+        self._op_module = {}
+        for module, inputs, out in calls:
+            stack, visited = [out], set(inputs)
+            while stack:
+                node = stack.pop()
+                if id(node) not in visited:
+                    visited.add(id(node))
+                    self._op_module.setdefault(id(node), module)
+                    stack.extend(node._parents)
         order, seen, stack = [], set(), [(output, False)]
         while stack:
             node, done = stack.pop()
@@ -217,6 +268,8 @@ class DependencyGraph:
         self.views = {id(x): [(self.spaces.new(x.shape[1]), 0, x.shape[1], 1)]}
         self.input_space = self.views[id(x)][0][0]
         self._members = []           # (space, Member)
+        self._ties = []              # (space, "op 'add' in module …"): why two spaces became one
+        self._layers_seen = set()
         for node in order:
             if id(node) not in self.views and node._parents:
                 self._visit(node)
@@ -237,20 +290,11 @@ class DependencyGraph:
         views = [self._view(p) for p in parents]
         if all(v is None for v in views):
             return                                   # parameters only: not on the data path
-        where = f"op {op!r} in module {self._module_of(node)!r}"
+        where = f"op {op!r} in {self._describe(self._op_module.get(id(node)))}"
         if op in ("linear", "conv2d"):
             self._layer(node, views[0], where)
         elif op == "batch_norm":
-            self.views[id(node)] = views[0]
-            for parent in parents[1:]:
-                owner = self._param(parent)
-                if owner:
-                    self._couple_view(views[0], owner[0], owner[1], 0, "normalised with its channels")
-            bn = self._param(parents[1])[0] if len(parents) > 1 and self._param(parents[1]) else None
-            if bn is not None:
-                for buffer in ("running_mean", "running_var"):
-                    if bn._buffers.get(buffer) is not None:
-                        self._couple_view(views[0], bn, buffer, 0, "statistics of its channels")
+            self._batch_norm(node, views[0], where)
         elif op in _PASS_THROUGH_OPS:
             self.views[id(node)] = views[0]
         elif op in _ELEMENTWISE_BINARY:
@@ -276,10 +320,17 @@ class DependencyGraph:
         if owner is None:
             raise ValueError(f"{where}: its weight is not a parameter of the model")
         module, _ = owner
+        if id(module) in self._layers_seen:
+            raise ValueError(f"{where}: the layer is called more than once (shared weights are not supported)")
+        self._layers_seen.add(id(module))
         is_depthwise = isinstance(module, nn.Conv2d) and module.groups > 1
         if isinstance(module, nn.Conv2d) and module.groups > 1 and not (
                 module.groups == module.in_channels == module.out_channels):
-            raise ValueError(f"{where}: grouped convolutions other than depthwise are not supported")
+            raise ValueError(f"{where}: grouped convolutions other than depthwise are not supported "
+                             f"(groups={module.groups}, in_channels={module.in_channels}, "
+                             f"out_channels={module.out_channels})")
+        if isinstance(module, nn.Linear) and node.ndim != 2:
+            raise ValueError(f"{where}: Linear on a {node.ndim}-D input is not supported by the tracer")
         if is_depthwise:
             self.views[id(node)] = view
             self._couple_view(view, module, "weight", 0, "depthwise filter of its channel")
@@ -287,13 +338,29 @@ class DependencyGraph:
                 self._couple_view(view, module, "bias", 0, "bias of its channel")
             return
         self._couple_view(view, module, "weight", 1, "consumer: reads these channels")
-        out = self.spaces.new(node.shape[1] if node.ndim > 1 else node.shape[-1])
-        if isinstance(module, nn.Linear) and node.ndim != 2:
-            raise ValueError(f"{where}: Linear on a {node.ndim}-D input is not supported by the tracer")
+        out = self.spaces.new(node.shape[1])
         self.views[id(node)] = [(out, 0, self.spaces.size[out], 1)]
         self._add(out, module, "weight", 0, 0, 1, "producer: computes these channels")
-        if module._parameters.get("bias") is not None:
+        if module._parameters.get("bias") is not None or module._parameters.get("bias_orig") is not None:
             self._add(out, module, "bias", 0, 0, 1, "producer's bias")
+
+    def _batch_norm(self, node, view, where):
+        bn = self._op_module.get(id(node))
+        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            raise ValueError(f"{where}: batch_norm is supported inside a BatchNorm module only")
+        if id(bn) in self._layers_seen:
+            raise ValueError(f"{where}: the layer is called more than once (shared weights are not supported)")
+        self._layers_seen.add(id(bn))
+        self.views[id(node)] = view
+        held = [p for p in ("weight", "bias") if bn._parameters.get(p) is not None
+                or bn._parameters.get(p + "_orig") is not None]
+        for param in held:
+            self._couple_view(view, bn, param, 0, "normalised with its channels")
+        stats = [b for b in ("running_mean", "running_var") if bn._buffers.get(b) is not None]
+        for buffer in stats:
+            self._couple_view(view, bn, buffer, 0, "statistics of its channels")
+        if not held and not stats:   # nothing per channel to slice, but num_features must follow
+            self._couple_view(view, bn, None, 0, "normalises these channels")
 
     def _couple_view(self, view, module, param, dim, role):
         for space, offset, length, block in view:
@@ -304,13 +371,16 @@ class DependencyGraph:
             raise ValueError(f"{where}: the two operands' channels are laid out differently")
         for (sa, *_), (sb, *_) in zip(a, b):
             self.spaces.union(sa, sb)
+            self._ties.append((sa, where))
 
     def _reduce(self, node, view, where):
         parent = node._parents[0]
-        if parent.ndim == 4 and node.ndim == 4 and node.shape[2:] == (1, 1) and node.shape[1] == parent.shape[1]:
-            self.views[id(node)] = view              # global average pooling: per channel
+        spatial = parent.ndim == 4 and node.shape[:2] == parent.shape[:2]
+        if spatial and (node.shape[2:] == (1, 1) or node.ndim == 2):
+            self.views[id(node)] = view              # global average pooling: one value per channel
         else:
-            raise ValueError(f"{where}: only a spatial mean/sum over (H, W) with keepdims is supported")
+            raise ValueError(f"{where}: only a spatial mean/sum over (H, W) is supported, got "
+                             f"{parent.shape} → {node.shape}")
 
     def _reshape(self, node, parent, view, where):
         if node.ndim == 2 and parent.ndim >= 2 and node.shape[0] == parent.shape[0]:
@@ -319,7 +389,8 @@ class DependencyGraph:
         elif node.shape[:2] == parent.shape[:2]:
             self.views[id(node)] = view
         else:
-            raise ValueError(f"{where}: only flattening (N, C, …) → (N, C·…) is supported")
+            raise ValueError(f"{where}: only flattening (N, C, …) → (N, C·…) is supported, got "
+                             f"{parent.shape} → {node.shape}")
 
     def _concat(self, node, parents, views, where):
         if any(v is None for v in views) or node.ndim < 2 or sum(p.shape[1] for p in parents) != node.shape[1]:
@@ -334,19 +405,27 @@ class DependencyGraph:
     def groups(self) -> list:
         """Every pruning group (prunable or not), in the order their producers ran."""
         if self._groups is None:
-            by_root = {}
+            by_root, ties = {}, {}
             for space, member in self._members:
                 by_root.setdefault(self.spaces.find(space), []).append(member)
+            for space, where in self._ties:
+                ties.setdefault(self.spaces.find(space), []).append(where)
             outputs = {self.spaces.find(s) for s in self.output_spaces}
             self._groups = []
             for root, members in by_root.items():
                 reason = ("the model's outputs" if root in outputs else
                           "the model's inputs" if root == self.spaces.find(self.input_space) else "")
-                self._groups.append(Group(self.spaces.size[root], _unique(members), not reason, reason))
+                self._groups.append(Group(self.spaces.size[root], _unique(members), not reason, reason,
+                                          dict.fromkeys(ties.get(root, ()))))
+            everyone = [m for g in self._groups for m in g]
+            for g in self._groups:
+                g._graph_members = everyone
         return self._groups
 
     def group(self, module, dim: int = 0) -> Group:
         """The group of ``module``'s output channels (``dim=0``) or input channels (``dim=1``)."""
+        if dim not in (0, 1):
+            raise ValueError(f"dim must be 0 (output channels) or 1 (input channels), got {dim}")
         for group in self.groups():
             for member in group:
                 if member.module is module and member.param == "weight" and member.dim == dim:

@@ -85,14 +85,20 @@ def angular_distance(inputs: np.ndarray, outputs: np.ndarray) -> float:
 def block_importance(model, data, blocks=None) -> dict:
     """How much each residual block matters, measured by removing it alone.
 
-    ``data``: an ``(x, y)`` pair of arrays (a validation batch). For each block name (default: all residual
-    blocks) returns ``{"accuracy_drop": acc(model) − acc(without block), "output_change": ‖f(x) − f'(x)‖ /
-    ‖f(x)‖, "angular": angular_distance(block input, block output)}`` where f are the logits (Frobenius
-    norms). Higher means more important. The model's mode is kept.
+    ``data``: an ``(x, y)`` pair of arrays (a validation batch). For each block name (default: every residual
+    block that an identity can replace — not one with a projection shortcut) returns ``{"accuracy_drop":
+    acc(model) − acc(without block), "output_change": ‖f(x) − f'(x)‖ / ‖f(x)‖, "angular":
+    angular_distance(block input, block output)}`` where f are the logits (Frobenius norms). Higher means more
+    important. The model's mode is kept. An unknown name, or a block that changes its input's shape, raises
+    ValueError.
     """
     x, y = data
-    blocks = residual_blocks(model) if blocks is None else list(blocks)
     modules = dict(model.named_modules())
+    blocks = ([name for name in residual_blocks(model) if preserves_shape(modules[name])] if blocks is None
+              else list(blocks))
+    unknown = [name for name in blocks if name not in modules or not name]
+    if unknown:
+        raise ValueError(f"block_importance: no module named {unknown}; residual blocks: {residual_blocks(model)}")
     seen = {}
 
     def record(module, inputs, output):
@@ -106,11 +112,11 @@ def block_importance(model, data, blocks=None) -> dict:
             logits = model(x).data
             for h in handles:
                 h.remove()
-            base = accuracy(logits, y)
+            base = _accuracy(logits, y)
             scores = {}
             for name in blocks:
                 out = drop_layers(model, [name]).eval()(x).data
-                scores[name] = {"accuracy_drop": base - accuracy(out, y),
+                scores[name] = {"accuracy_drop": base - _accuracy(out, y),
                                 "output_change": float(np.linalg.norm(out - logits) / np.linalg.norm(logits)),
                                 "angular": angular_distance(*seen[id(modules[name])])}
     finally:
@@ -118,6 +124,12 @@ def block_importance(model, data, blocks=None) -> dict:
             h.remove()
         model.train(was_training)
     return scores
+
+
+def _accuracy(logits: np.ndarray, y) -> float:
+    """Top-1 accuracy of class logits (N, C) against (N,), or per token of sequence logits (N, L, V) against
+    (N, L) (a language model's next-token accuracy): every position counts as a sample."""
+    return accuracy(logits.reshape(-1, logits.shape[-1]), np.reshape(y, -1))
 
 
 DEPTH_CRITERIA = {"accuracy": "accuracy_drop", "output_change": "output_change", "angular": "angular"}

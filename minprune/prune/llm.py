@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import nn
 from ..tensor import Tensor, no_grad
-from .base import current_value, nparams_to_prune, trainable_parameter
+from .base import current_value, nparams_to_prune, trainable_parameter, validate_amount
 from .criteria.activation import input_norms
 from .criteria.common import batches, capture, evaluation_mode
 from .criteria.hessian import layer_hessian, sparsegpt
@@ -26,6 +26,7 @@ from .unstructured import custom_from_mask
 
 def row_mask(scores: np.ndarray, sparsity: float) -> np.ndarray:
     """Prune the ``round(sparsity · in)`` lowest scores of every row (ties: lower index first)."""
+    validate_amount(sparsity)
     rows, cols = scores.shape
     k = nparams_to_prune(sparsity, cols)
     order = np.argsort(scores, axis=1, kind="stable")
@@ -78,6 +79,16 @@ def one_shot_prune(model, calibration, method: str = "wanda", sparsity: float = 
         raise ValueError("give both n and m for N:M sparsity")
     names = {id(mod): name for name, mod in model.named_modules()}
     targets = prunable_projections(model) if targets is None else list(targets)
+    # validate everything before the first layer is pruned, so bad input leaves the model unchanged
+    if n is None:
+        validate_amount(sparsity)
+    elif not (isinstance(n, int) and isinstance(m, int) and 0 <= n <= m and m > 0):
+        raise ValueError(f"N:M sparsity needs integers 0 <= n <= m, m > 0; got n={n!r}, m={m!r}")
+    else:
+        misfits = {f"{names.get(id(mod), '?')}.{name}": current_value(mod, name).shape[-1] for mod, name in targets
+                   if current_value(mod, name).shape[-1] % m}
+        if misfits:
+            raise ValueError(f"{n}:{m} sparsity needs input dimensions divisible by m={m}; got {misfits}")
     data = None if method == "magnitude" else batches(calibration)
     result = {}
     for module, name in targets:
@@ -168,15 +179,16 @@ def gate_sensitivity(gate_gradients: np.ndarray) -> np.ndarray:
 
 def prune_heads(model, heads: dict):
     """Remove heads physically: ``heads`` = ``{attention layer name: [head indices]}``. In place; returns the
-    model. An unknown layer name or an out-of-range head index → ValueError before anything changes."""
+    model. An unknown layer name, an out-of-range head index, removing every head of a layer or a projection
+    that still carries a pruning mask → ValueError, a non-integer index → TypeError, before anything changes."""
     layers = dict(attention_layers(model))
-    for name, indices in heads.items():
+    for name, indices in heads.items():  # validate every layer before changing any
         if name not in layers:
             raise ValueError(f"prune_heads: no attention layer {name!r}; layers: {sorted(layers)}")
-        bad = [h for h in indices if not 0 <= h < layers[name].num_heads]
-        if bad or len(set(indices)) >= layers[name].num_heads:
-            raise ValueError(f"prune_heads: head indices {list(indices)} invalid for {name!r} with "
-                             f"{layers[name].num_heads} heads (range 0..{layers[name].num_heads - 1}, keep ≥ 1)")
+        try:
+            layers[name].check_heads(indices)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"prune_heads: layer {name!r}: {error}") from None
     for name, indices in heads.items():
         layers[name].remove_heads(indices)
     return model

@@ -63,12 +63,28 @@ def group_importance(group, importance: str = "l2", reduction: str = "mean", nor
             "first": stacked[0]}[reduction]
 
 
+def _cap(size: int, max_layer_amount: float) -> int:
+    """The most channels a group of ``size`` may lose: ⌊max_layer_amount · size⌋, and never all of them."""
+    return min(int(np.floor(max_layer_amount * size)), size - 1)
+
+
+def _round_removal(size: int, k: int, cap: int, round_to: int | None) -> int:
+    """Adjust a removal of ``k`` channels so that the kept width is the multiple of ``round_to`` nearest to
+    ``size − k``, within the allowed widths [size − cap, size]. A group from which nothing is removed, or
+    whose allowed widths hold no multiple of ``round_to``, keeps its width (returns 0)."""
+    if not round_to or k == 0:
+        return k
+    lowest = -(-(size - cap) // round_to) * round_to     # smallest allowed multiple (ceil)
+    highest = size // round_to * round_to
+    if lowest > highest:
+        return 0
+    keep = int(np.clip(round((size - k) / round_to) * round_to, lowest, highest))
+    return size - keep
+
+
 def _channels_to_remove(size: int, amount, max_layer_amount: float, round_to: int | None) -> int:
-    k = min(nparams_to_prune(amount, size), int(np.floor(max_layer_amount * size)))
-    if round_to:
-        keep = max(round_to, int(round((size - k) / round_to)) * round_to)
-        k = max(0, size - min(keep, size))
-    return min(k, size - 1)
+    cap = _cap(size, max_layer_amount)
+    return _round_removal(size, min(nparams_to_prune(amount, size), cap), cap, round_to)
 
 
 def structured_prune(model, example_input, amount, importance="l2", scope: str = "local", round_to: int | None = None,
@@ -80,7 +96,9 @@ def structured_prune(model, example_input, amount, importance="l2", scope: str =
         amount: fraction (or count) of channels removed from each group (local) or from all prunable channels
             together (global, ranked by normalised group importance).
         importance: "l1" | "l2" weight norms, or a criteria dict ``{(module, "weight"): scores}`` of ``model``.
-        round_to: keep each group's width a multiple of this (hardware-friendly), at least ``round_to``.
+        round_to: a group that loses channels keeps a width that is a multiple of this (hardware-friendly):
+            the multiple nearest to the requested width, within ``max_layer_amount``; a group from which
+            nothing is removed, or that has no such multiple, keeps its width.
         ignored_layers: modules (or their names) whose groups are left alone. The classifier's outputs and the
             model's inputs are never pruned.
         max_layer_amount: at most this fraction of any group is removed.
@@ -91,6 +109,8 @@ def structured_prune(model, example_input, amount, importance="l2", scope: str =
         raise ValueError(f"scope must be 'local' or 'global', got {scope!r}")
     if not 0 <= max_layer_amount < 1:
         raise ValueError(f"max_layer_amount must be in [0, 1), got {max_layer_amount}")
+    if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
+        raise ValueError(f"round_to must be None or a positive int, got {round_to!r}")
     names = {id(m): n for n, m in model.named_modules()}
     ignored = {n if isinstance(n, str) else names.get(id(n)) for n in ignored_layers}
     unknown = ignored - set(names.values())
@@ -100,6 +120,9 @@ def structured_prune(model, example_input, amount, importance="l2", scope: str =
     new_modules = dict(new.named_modules())
     scores = {}
     if isinstance(importance, dict):
+        strangers = [f"{type(m).__name__}.{p}" for m, p in importance if id(m) not in names or p != "weight"]
+        if strangers:
+            raise ValueError(f"importance: keys must be (module of this model, 'weight'), got {strangers}")
         scores = {id(new_modules[names[id(module)]]): s for (module, _), s in importance.items()}
         importance = "l1"
     groups = [g for g in DependencyGraph(new, example_input).groups()
@@ -109,7 +132,7 @@ def structured_prune(model, example_input, amount, importance="l2", scope: str =
         removals = [smallest_k(s, _channels_to_remove(g.size, amount, max_layer_amount, round_to))
                     for g, s in zip(groups, group_scores)]
     else:
-        removals = _global_removals(groups, group_scores, amount, max_layer_amount)
+        removals = _global_removals(groups, group_scores, amount, max_layer_amount, round_to)
     shape = tuple(np.shape(example_input.data if hasattr(example_input, "data") else example_input))
     before = _summary(model, shape)
     for group, drop in zip(groups, removals):
@@ -122,19 +145,21 @@ def structured_prune(model, example_input, amount, importance="l2", scope: str =
     return new, report
 
 
-def _global_removals(groups, group_scores, amount, max_layer_amount):
+def _global_removals(groups, group_scores, amount, max_layer_amount, round_to):
     total = sum(g.size for g in groups)
     k = nparams_to_prune(amount, total)
     pooled = np.concatenate(group_scores).astype(np.float64)
     offsets = np.cumsum([0] + [g.size for g in groups])
     for i, (g, s) in enumerate(zip(groups, group_scores)):
-        cap = min(int(np.floor(max_layer_amount * g.size)), g.size - 1)
         rank = np.empty(g.size, dtype=np.int64)
         rank[np.argsort(s, kind="stable")] = np.arange(g.size)
-        pooled[offsets[i]:offsets[i + 1]][rank >= cap] = np.inf  # beyond the cap, a channel cannot go
+        pooled[offsets[i]:offsets[i + 1]][rank >= _cap(g.size, max_layer_amount)] = np.inf  # beyond the cap
     k = min(k, int(np.isfinite(pooled).sum()))
     chosen = smallest_k(pooled, k)
-    return [chosen[(chosen >= lo) & (chosen < hi)] - lo for lo, hi in zip(offsets[:-1], offsets[1:])]
+    counts = [int(np.count_nonzero((chosen >= lo) & (chosen < hi))) for lo, hi in zip(offsets[:-1], offsets[1:])]
+    # round_to: each group's share is rounded to a hardware-friendly width, its weakest channels going first
+    return [smallest_k(s, _round_removal(g.size, n, _cap(g.size, max_layer_amount), round_to))
+            for g, s, n in zip(groups, group_scores, counts)]
 
 
 def _summary(model, shape) -> dict:
@@ -143,6 +168,26 @@ def _summary(model, shape) -> dict:
             "macs": metrics.flops(model, shape).dense,
             "widths": {n: trainable_parameter(m, "weight").shape[0] for n, m in model.named_modules()
                        if isinstance(m, (nn.Linear, nn.Conv2d))}}
+
+
+def _effective(module, name):
+    """The value ``module.<name>`` has in the forward pass (``orig · mask`` while pruned), or None."""
+    if name in module._buffers:
+        return module._buffers[name]
+    param = module._parameters.get(name + "_orig", module._parameters.get(name))
+    if param is None:
+        return None
+    mask = module._buffers.get(name + "_mask")
+    return param.data if mask is None else param.data * mask
+
+
+def _batch_norm_of_zero(bn) -> np.ndarray:
+    """What an eval-mode BatchNorm outputs, per channel, for an all-zero channel: β − γ·μ/√(σ² + ε) (γ = 1,
+    β = 0 without affine parameters; μ = 0 without running statistics, as the batch statistics are then 0)."""
+    gamma, beta, mean, var = (_effective(bn, n) for n in ("weight", "bias", "running_mean", "running_var"))
+    gamma = 1.0 if gamma is None else gamma
+    shift = 0.0 if mean is None else gamma * mean / np.sqrt(var + bn.eps)
+    return np.broadcast_to((0.0 if beta is None else beta) - shift, (bn.num_features,))
 
 
 def zero_channels(group) -> np.ndarray:
@@ -159,10 +204,8 @@ def zero_channels(group) -> np.ndarray:
         if produces and not (depthwise and member.param == "weight"):  # a depthwise filter keeps a zero at zero
             values = np.moveaxis(_member_values(member, {}), member.dim, 0)[member.indices_of(channels)]
             zero &= ~np.any(values.reshape(group.size, -1) != 0, axis=1)
-        elif member.param == "bias" and isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            constant = module.bias.data - module.weight.data * module.running_mean / np.sqrt(
-                module.running_var + module.eps)
-            zero &= constant[member.indices_of(channels)] == 0
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            zero &= _batch_norm_of_zero(module)[member.indices_of(channels)] == 0
     return np.flatnonzero(zero)
 
 
@@ -183,6 +226,7 @@ def compact_graph(model, example_input):
             group.prune(drop)
     after = _summary(new, shape)
     return new, {"parameters_before": before["parameters"], "parameters_after": after["parameters"],
+                 "macs_before": before["macs"], "macs_after": after["macs"],
                  "widths": {n: (before["widths"][n], after["widths"].get(n)) for n in before["widths"]}}
 
 
