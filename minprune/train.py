@@ -126,7 +126,8 @@ def _progress(iterable, enabled: bool, **kwargs):
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
-    return tqdm(iterable, **kwargs)
+    # redraw at most once a second: per-step widget updates flood a notebook kernel's message queue
+    return tqdm(iterable, mininterval=1.0, **kwargs)
 
 
 def fit(model, train_loader, optimizer, epochs: int = 1, loss_fn=F.cross_entropy, val_loader=None,
@@ -169,7 +170,7 @@ def fit(model, train_loader, optimizer, epochs: int = 1, loss_fn=F.cross_entropy
             accuracies.append(accuracy(logits.data, y))
             history["step_loss"].append(value)
             if progress:
-                bar.set_postfix(loss=f"{value:.4f}")
+                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
             if state.stop_training:
                 break
         history["loss"].append(float(np.mean(losses)) if losses else float("nan"))
