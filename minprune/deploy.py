@@ -43,14 +43,6 @@ class DeployError(ValueError):
     """A deployment file that cannot be read: names the file and the field at fault."""
 
 
-def _chain(model, prefix=""):
-    if isinstance(model, nn.Sequential):
-        for name, child in model.named_children():
-            yield from _chain(child, f"{prefix}.{name}" if prefix else name)
-    else:
-        yield prefix, model
-
-
 def _effective(module, name):
     mask = module._buffers.get(name + "_mask")
     key = name + "_orig" if mask is not None else name
@@ -128,7 +120,7 @@ def _encode_weight(weight, fmt, blobs) -> dict:
 
 def _is_chain(model) -> bool:
     try:
-        for name, layer in _chain(model):
+        for name, layer in nn.leaf_layers(model):
             _describe(name, layer)
         return True
     except TypeError:
@@ -165,7 +157,7 @@ def export(model, path, format: str = "dense") -> Path:
         raise FileNotFoundError(f"deploy.export: the folder {str(folder)!r} of {str(path)!r} does not exist")
     blobs = _Blobs()
     architecture = [] if _is_chain(model) else _export_by_config(model, format, blobs)
-    for name, layer in _chain(model) if isinstance(architecture, list) else ():
+    for name, layer in nn.leaf_layers(model) if isinstance(architecture, list) else ():
         entry = _describe(name, layer)
         if entry["type"] in ("Linear", "Conv2d"):
             entry["weight"] = _encode_weight(_effective(layer, "weight"), format, blobs)

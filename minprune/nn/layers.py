@@ -258,6 +258,16 @@ class Sequential(Module):
         return x
 
 
+def leaf_layers(module: Module, prefix: str = ""):
+    """Yield ``(dotted name, layer)`` for the chain of leaf layers of (nested) Sequentials, in order; a module
+    that is not a Sequential is itself a leaf. Compaction and deployment walk sequential nets with this."""
+    if isinstance(module, Sequential):
+        for name, child in module.named_children():
+            yield from leaf_layers(child, f"{prefix}.{name}" if prefix else name)
+    else:
+        yield prefix, module
+
+
 class ModuleList(Module):
     """A list of modules registered as children "0", "1", …"""
 

@@ -59,15 +59,6 @@ def compact_pair(w1: np.ndarray, b1: np.ndarray | None, w2: np.ndarray, b2: np.n
     # END SOLUTION
 
 
-def _leaves(module, prefix=""):
-    """The chain of leaf layers of nested Sequentials, with their dotted names."""
-    if isinstance(module, nn.Sequential):
-        for name, child in module.named_children():
-            yield from _leaves(child, f"{prefix}.{name}" if prefix else name)
-    else:
-        yield prefix, module
-
-
 def _constant_through(layers, values: np.ndarray) -> np.ndarray:
     """Pass per-channel constants (C,) through elementwise layers and BatchNorm.
 
@@ -131,7 +122,7 @@ def compact(model, can_fold: bool = True):
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, BasePruningMethod):
                 remove(module, hook._tensor_name)
-    leaves = list(_leaves(new))
+    leaves = list(nn.leaf_layers(new))
     for name, layer in leaves:
         if not isinstance(layer, _PASS_THROUGH + (nn.Linear, nn.Conv2d)):
             raise TypeError(f"compact: layer {name!r} ({type(layer).__name__}) is not supported; compact() handles "
