@@ -196,9 +196,11 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     With G = ``groups``, each group convolves its C/G input channels with its O/G filters; ``G == C == O`` is a
     depthwise convolution.
 
-    im2col, channel-major (as Caffe): the input is laid out (C, N, H, W); ``sliding_window_view`` exposes every
-    patch as a view and one reshape copies them into ``cols`` (G, C/G·kh·kw, N·Ho·Wo), rows ordered like the
-    flattened filters. Forward: ``W (G, O/G, C/G·kh·kw) @ cols`` — one GEMM per group, batched in one call.
+    im2col, channel-major with the batch innermost: the input is laid out (C, H, W, N), so every patch entry is
+    a contiguous run of N values; ``sliding_window_view`` exposes the patches as a view and one reshape copies
+    them into ``cols`` (G, C/G·kh·kw, Ho·Wo·N), rows ordered like the flattened filters. The output is returned
+    as an (N, O, Ho, Wo) *view* of that layout, so the next layers (ReLU, pooling: they keep memory order) and
+    the next convolution's transpose cost (almost) nothing. Forward: ``W (G, O/G, C/G·kh·kw) @ cols`` — one GEMM per group, batched in one call.
     Backward: dW = g @ colsᵀ, dcols = Wᵀ @ g, and col2im adds dcols back, one slice per kernel offset.
     Cost: N·Ho·Wo·O·(C/G)·kh·kw multiply-accumulates each way.
     """
@@ -210,27 +212,27 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
         raise ValueError(f"conv2d: input has {c} channels, weight {weight.shape} with groups={groups} "
                          f"expects {cg * groups} channels and out_channels divisible by groups")
     og = o // groups
-    xp = np.ascontiguousarray(_pad(x.data, padding).transpose(1, 0, 2, 3))            # (C, N, Hp, Wp)
-    ho, wo = _out_size(xp.shape[2:], (kh, kw), stride)
-    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride[0], ::stride[1]]  # (C, N, Ho, Wo, kh, kw)
-    cols = win.transpose(0, 4, 5, 1, 2, 3).reshape(groups, cg * kh * kw, n * ho * wo)   # the one big copy
+    xp = np.ascontiguousarray(_pad(x.data, padding).transpose(1, 2, 3, 0))            # (C, Hp, Wp, N)
+    ho, wo = _out_size(xp.shape[1:3], (kh, kw), stride)
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::stride[0], ::stride[1]]  # (C, Ho, Wo, N, kh, kw)
+    cols = win.transpose(0, 4, 5, 1, 2, 3).reshape(groups, cg * kh * kw, ho * wo * n)   # the one big copy
     wmat = weight.data.reshape(groups, og, cg * kh * kw)
-    out = np.matmul(wmat, cols).reshape(o, n, ho, wo).transpose(1, 0, 2, 3)            # (N, O, Ho, Wo)
+    out = np.matmul(wmat, cols).reshape(o, ho, wo, n).transpose(3, 0, 1, 2)            # (N, O, Ho, Wo) view
     if bias is not None:
         out = out + bias.data.reshape(1, o, 1, 1)
 
     def backward(g):
-        gmat = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, og, n * ho * wo)
+        gmat = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(groups, og, ho * wo * n)
         grad_w = np.matmul(gmat, cols.transpose(0, 2, 1)).reshape(weight.shape)
         grad_b = (g.sum(axis=(0, 2, 3)),) if bias is not None else ()
         if not x.requires_grad:
             return (None, grad_w) + grad_b
-        dcols = np.matmul(wmat.transpose(0, 2, 1), gmat).reshape(c, kh, kw, n, ho, wo)
-        grad_xp = np.zeros(xp.shape, dtype=g.dtype)                                    # (C, N, Hp, Wp)
+        dcols = np.matmul(wmat.transpose(0, 2, 1), gmat).reshape(c, kh, kw, ho, wo, n)
+        grad_xp = np.zeros(xp.shape, dtype=g.dtype)                                    # (C, Hp, Wp, N)
         for a, b, (rows, columns) in _offsets((kh, kw), stride, (ho, wo)):
-            grad_xp[:, :, rows, columns] += dcols[:, a, b]
-        (ph, pw), hp, wp = padding, xp.shape[2], xp.shape[3]
-        return (grad_xp[:, :, ph:hp - ph, pw:wp - pw].transpose(1, 0, 2, 3), grad_w) + grad_b
+            grad_xp[:, rows, columns] += dcols[:, a, b]
+        (ph, pw), hp, wp = padding, xp.shape[1], xp.shape[2]
+        return (grad_xp[:, ph:hp - ph, pw:wp - pw].transpose(3, 0, 1, 2), grad_w) + grad_b
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return x._result(out, parents, backward, "conv2d")
@@ -255,11 +257,11 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     out = None
     for _, _, (rows, columns) in _offsets(kernel, stride, (ho, wo)):
         window = xp[:, :, rows, columns]
-        out = window.copy() if out is None else np.maximum(out, window, out=out)
+        out = window.copy(order="K") if out is None else np.maximum(out, window, out=out)
 
     def backward(g):
-        grad = np.zeros(xp.shape, dtype=g.dtype)
-        unclaimed = np.ones(out.shape, dtype=bool)
+        grad = np.zeros_like(xp, dtype=g.dtype)  # zeros_like/ones_like keep the input's memory order
+        unclaimed = np.ones_like(out, dtype=bool)
         for _, _, (rows, columns) in _offsets(kernel, stride, (ho, wo)):
             winner = unclaimed & (xp[:, :, rows, columns] == out)
             grad[:, :, rows, columns] += g * winner
