@@ -306,6 +306,13 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
 
 
 # ---------------------------------------------------------------------- normalisation and dropout
+def _normalized_grad(g_hat, x_hat, inv_std, axes):
+    """Backward of x̂ = (x − mean) / √(var + ε) with mean and var taken over ``axes`` (batch and layer norm):
+    dx = (1/√(var + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)), ĝ the gradient reaching x̂."""
+    return inv_std * (g_hat - g_hat.mean(axis=axes, keepdims=True)
+                      - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
+
+
 def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarray | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -340,8 +347,7 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     def backward(g):
         g_hat = g * gamma
         if training:
-            grad_x = inv_std.reshape(shape) * (g_hat - g_hat.mean(axis=axes, keepdims=True)
-                                               - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
+            grad_x = _normalized_grad(g_hat, x_hat, inv_std.reshape(shape), axes)
         else:
             grad_x = g_hat * inv_std.reshape(shape)
         grads = (grad_x,)
@@ -371,8 +377,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: 
 
     def backward(g):
         g_hat = g * weight.data if weight is not None else g
-        grad_x = inv_std * (g_hat - g_hat.mean(axis=axes, keepdims=True)
-                            - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
+        grad_x = _normalized_grad(g_hat, x_hat, inv_std, axes)
         grads = (grad_x.astype(x.dtype, copy=False),)
         if weight is not None:
             grads += ((g * x_hat).sum(axis=leading),)

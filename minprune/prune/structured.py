@@ -179,10 +179,10 @@ def _prune_channels(module, amount, criterion, dim, prune_bias, rng):
     if isinstance(criterion, str) and criterion == "random":  # (criterion may be an array: no elementwise ==)
         random_structured(module, "weight", amount, dim=dim, rng=rng)
     else:
-        n = _NORM_ORDERS.get(criterion, 2) if isinstance(criterion, str) or criterion is None else 2
         if isinstance(criterion, str) and criterion not in _NORM_ORDERS:
             raise ValueError(f"criterion must be one of {sorted(_NORM_ORDERS) + ['random']} or scores, "
                              f"got {criterion!r}")
+        n = _NORM_ORDERS[criterion] if isinstance(criterion, str) else 2  # given scores: L2 of their slices
         ln_structured(module, "weight", amount, n=n, dim=dim, importance_scores=_scores_for(module, criterion))
     if prune_bias and dim == 0 and module.bias is not None:
         # the bias of a removed neuron/filter goes too, so the channel's output is exactly 0
